@@ -1,0 +1,62 @@
+"""Execute notebooks top to bottom with nbclient.
+
+    python scripts/run_notebooks.py notebooks/*.ipynb          # full run, outputs written in place
+    python scripts/run_notebooks.py --quick --out DIR NB...    # INTROSPECT_QUICK=1, copies into DIR
+
+Each notebook runs with its own folder as the working directory, so relative paths such as
+``../figures`` mean the same as when a user runs it in Jupyter. Exits non-zero on the first
+cell error, naming the notebook and the cell.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
+
+
+def execute(path: Path, out: Path, *, quick: bool, timeout: int) -> float:
+    notebook = nbformat.read(path, as_version=4)
+    env_before = os.environ.get("INTROSPECT_QUICK")
+    os.environ["INTROSPECT_QUICK"] = "1" if quick else "0"
+    start = time.perf_counter()
+    try:
+        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent.resolve())}}).execute()
+    finally:
+        if env_before is None:
+            os.environ.pop("INTROSPECT_QUICK", None)
+        else:
+            os.environ["INTROSPECT_QUICK"] = env_before
+        out.parent.mkdir(parents=True, exist_ok=True)
+        nbformat.write(notebook, out)
+    return time.perf_counter() - start
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    parser.add_argument("--quick", action="store_true", help="set INTROSPECT_QUICK=1 (fewer epochs, samples, steps)")
+    parser.add_argument("--out", type=Path, help="write executed copies here instead of in place")
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds allowed per cell")
+    args = parser.parse_args(argv)
+    for path in args.notebooks:
+        out = args.out / path.name if args.out else path
+        print(f"executing {path} ({'quick' if args.quick else 'full'} mode) -> {out}", flush=True)
+        try:
+            seconds = execute(path, out, quick=args.quick, timeout=args.timeout)
+        except CellExecutionError as error:
+            print(f"FAILED {path}: a cell raised an error (executed copy with the traceback: {out})\n{error}",
+                  file=sys.stderr)
+            return 1
+        print(f"  done in {seconds:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,168 @@
+"""Model builders, deterministic training, and the shipped pre-trained weights.
+
+Every model here ends in a ``Dense`` layer without activation: its outputs are
+logits. Probabilities are one :func:`predict_proba` call away.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ._validation import as_class_indices, as_images, positive_int
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "data" / "models"
+
+#: Names of the shipped models, mapped to their weights file in ``data/models/``.
+PRETRAINED = {"fashion_cnn": "fashion_cnn.weights.h5"}
+
+
+def build_fashion_cnn(input_shape=(28, 28, 1), num_classes: int = 10, *, width: int = 32,
+                      dropout: float = 0.3, name: str = "fashion_cnn"):
+    """A small functional CNN for Fashion-MNIST that outputs logits.
+
+    Three conv blocks ``conv{i} -> bn{i} -> relu{i}`` (32, 64, 128 filters; max-pooling after
+    the first two, so the last conv map ``conv3``/``relu3`` is 7x7), then ``dense`` (128, ReLU),
+    dropout and ``logits`` (no softmax). Grad-CAM finds ``conv3`` automatically.
+    """
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = inputs
+    for block, filters in enumerate((width, 2 * width, 4 * width), start=1):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{block}")(x)
+        x = layers.BatchNormalization(name=f"bn{block}")(x)
+        x = layers.ReLU(name=f"relu{block}")(x)
+        if block < 3:
+            x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(128, activation="relu", name="dense")(x)
+    x = layers.Dropout(dropout, name="dropout")(x)
+    outputs = layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, numpy and TensorFlow, and make TensorFlow's ops deterministic."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def train(model, x, y, *, epochs: int = 5, batch_size: int = 128, learning_rate: float = 1e-3,
+          validation_data=None, seed: int = 0, augment=None, verbose: int = 2):
+    """Train ``model`` in place with Adam on sparse-categorical cross-entropy from logits.
+
+    Deterministic under ``seed`` (identical weights across runs on the same machine).
+    ``augment`` is an optional function ``(images, rng) -> images`` applied to each epoch's
+    copy of the training set (numpy, seeded), so that what augmentation does to the input
+    is explicit and inspectable. Progress is Keras' one-line-per-epoch display
+    (``verbose=2``), which reads well in executed notebooks.
+
+    Returns the Keras ``History``.
+    """
+    import keras
+
+    x = as_images(x, "x", model=model)
+    y = as_class_indices(y, len(x), int(model.outputs[0].shape[-1]), "y")
+    epochs = positive_int(epochs, "epochs")
+    set_seed(seed)
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    if augment is None:
+        return model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True,
+                         validation_data=validation_data, verbose=verbose)
+    rng = np.random.default_rng(seed)
+    history = None
+    for epoch in range(epochs):
+        history = model.fit(augment(x, rng), y, initial_epoch=epoch, epochs=epoch + 1, batch_size=batch_size,
+                            shuffle=True, validation_data=validation_data, verbose=verbose)
+    return history
+
+
+def predict_logits(model, images, batch_size: int = 256) -> np.ndarray:
+    """Logits ``(N, K)`` for a batch, computed in chunks without Keras' progress output."""
+    images = as_images(images, model=model)
+    return np.concatenate([np.asarray(model(images[i:i + batch_size], training=False))
+                           for i in range(0, len(images), batch_size)])
+
+
+def predict_proba(model, images, batch_size: int = 256) -> np.ndarray:
+    """Softmax probabilities ``(N, K)`` of a logits model."""
+    logits = predict_logits(model, images, batch_size)
+    logits = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def accuracy(model, images, labels, batch_size: int = 256) -> float:
+    """Top-1 accuracy of ``model`` on ``(images, labels)``."""
+    predictions = predict_logits(model, images, batch_size).argmax(axis=1)
+    return float(np.mean(predictions == np.asarray(labels)))
+
+
+def load_pretrained(name: str = "fashion_cnn"):
+    """Load a shipped model with its weights; no download, no pickles, no Lambda layers.
+
+    ``"fashion_cnn"``: the Fashion-MNIST CNN of :func:`build_fashion_cnn`, trained by
+    ``scripts/train_fashion_cnn.py``; how it was made is in ``data/models/fashion_cnn.json``.
+    ``"efficientnet_lite0"``: the ImageNet model of :mod:`introspect.imagenet`.
+    """
+    if name == "efficientnet_lite0":
+        from . import imagenet
+
+        return imagenet.load_efficientnet_lite0()
+    if name not in PRETRAINED:
+        raise ValueError(f"`name` must be one of {sorted([*PRETRAINED, 'efficientnet_lite0'])}; got {name!r}.")
+    path = MODELS_DIR / PRETRAINED[name]
+    if not path.is_file():
+        raise FileNotFoundError(f"Shipped weights {path} are missing; re-create them with "
+                                f"`python scripts/train_fashion_cnn.py`.")
+    model = build_fashion_cnn()
+    model.load_weights(path)
+    return model
+
+
+def pretrained_record(name: str = "fashion_cnn") -> dict:
+    """The JSON record of how a shipped model was made (data, epochs, seed, accuracy, time)."""
+    return json.loads((MODELS_DIR / f"{name}.json").read_text())
+
+
+def train_fashion_cnn(epochs: int = 6, seed: int = 0, out_dir: Path = MODELS_DIR) -> dict:
+    """Train the shipped Fashion-MNIST model from scratch and write weights and record."""
+    import keras
+    import tensorflow as tf
+
+    from .data import load_fashion_mnist
+
+    (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
+    model = build_fashion_cnn()
+    start = time.perf_counter()
+    train(model, x_train, y_train, epochs=epochs, seed=seed, validation_data=None)
+    seconds = time.perf_counter() - start
+    test_accuracy = accuracy(model, x_test, y_test)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_weights(out_dir / PRETRAINED["fashion_cnn"])
+    record = {
+        "name": "fashion_cnn",
+        "builder": "introspect.models.build_fashion_cnn()",
+        "data": "Fashion-MNIST, all 60,000 training images, pixels / 255, no augmentation",
+        "epochs": epochs, "batch_size": 128, "optimizer": "Adam(1e-3)", "seed": seed,
+        "test_accuracy": round(test_accuracy, 4),
+        "training_seconds": round(seconds, 1),
+        "machine": f"{os.cpu_count()} CPU cores, no GPU",
+        "tensorflow": tf.__version__, "keras": keras.__version__,
+        "reproduce": "python scripts/train_fashion_cnn.py",
+    }
+    (out_dir / "fashion_cnn.json").write_text(json.dumps(record, indent=2) + "\n")
+    return record
