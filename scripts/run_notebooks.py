@@ -4,7 +4,8 @@
     python scripts/run_notebooks.py --quick --out DIR NB...    # INTROSPECT_QUICK=1, copies into DIR
 
 Each notebook runs with its own folder as the working directory, so relative paths such as
-``../figures`` mean the same as when a user runs it in Jupyter. Exits non-zero on the first
+``../figures`` mean the same as when a user runs it in Jupyter. With ``--out``, figures go to
+``OUT/figures`` (through ``$INTROSPECT_FIGURES``) so a quick run never overwrites the committed ones. Exits non-zero on the first
 cell error, naming the notebook and the cell.
 """
 from __future__ import annotations
@@ -20,19 +21,24 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 
-def execute(path: Path, out: Path, *, quick: bool, timeout: int) -> float:
+def execute(path: Path, out: Path, *, quick: bool, timeout: int, figures: Path | None) -> float:
+    """Run ``path`` in a fresh kernel and write the executed notebook to ``out``."""
     notebook = nbformat.read(path, as_version=4)
-    env_before = os.environ.get("INTROSPECT_QUICK")
-    os.environ["INTROSPECT_QUICK"] = "1" if quick else "0"
+    env = {"INTROSPECT_QUICK": "1" if quick else "0"}
+    if figures is not None:
+        env["INTROSPECT_FIGURES"] = str(figures.resolve())
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)  # the kernel inherits the environment of this process
     start = time.perf_counter()
     try:
         NotebookClient(notebook, timeout=timeout, kernel_name="python3",
                        resources={"metadata": {"path": str(path.parent.resolve())}}).execute()
     finally:
-        if env_before is None:
-            os.environ.pop("INTROSPECT_QUICK", None)
-        else:
-            os.environ["INTROSPECT_QUICK"] = env_before
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
         out.parent.mkdir(parents=True, exist_ok=True)
         nbformat.write(notebook, out)
     return time.perf_counter() - start
@@ -49,7 +55,8 @@ def main(argv=None) -> int:
         out = args.out / path.name if args.out else path
         print(f"executing {path} ({'quick' if args.quick else 'full'} mode) -> {out}", flush=True)
         try:
-            seconds = execute(path, out, quick=args.quick, timeout=args.timeout)
+            seconds = execute(path, out, quick=args.quick, timeout=args.timeout,
+                              figures=args.out / "figures" if args.out else None)
         except CellExecutionError as error:
             print(f"FAILED {path}: a cell raised an error (executed copy with the traceback: {out})\n{error}",
                   file=sys.stderr)

@@ -88,6 +88,13 @@ def positive_int(value, name: str) -> int:
     return int(value)
 
 
+def non_negative_int(value, name: str) -> int:
+    """Return ``value`` as an int >= 0 (seeds, margins, offsets)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"`{name}` must be a non-negative integer; got {value!r}.")
+    return int(value)
+
+
 def one_of(value, choices: Sequence[str], name: str) -> str:
     """Return ``value`` if it is one of ``choices``."""
     if value not in choices:

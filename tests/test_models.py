@@ -1,0 +1,58 @@
+import numpy as np
+import pytest
+
+from introspect import models
+from introspect.data import load_fashion_mnist
+
+
+def test_builder_outputs_logits_with_stable_layer_names():
+    model = models.build_fashion_cnn()
+    assert model.output_shape == (None, 10)
+    names = [layer.name for layer in model.layers]
+    for name in ("conv1", "conv2", "conv3", "relu3", "dense", "logits"):
+        assert name in names
+    assert model.get_layer("logits").activation.__name__ == "linear"
+    assert [n for n in names if n.startswith("conv")][-1] == "conv3"
+
+
+def test_two_seeded_trainings_give_identical_weights():
+    (x, y), _ = load_fashion_mnist(limit=2000, seed=0)
+    weights = []
+    for _ in range(2):
+        model = models.build_fashion_cnn()
+        models.train(model, x, y, epochs=1, seed=7, verbose=0)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_train_rejects_labels_that_do_not_match_images():
+    model = models.build_fashion_cnn()
+    with pytest.raises(ValueError, match="`y`"):
+        models.train(model, np.zeros((4, 28, 28, 1), np.float32), np.zeros(3, int), epochs=1)
+    with pytest.raises(ValueError, match="`x`"):
+        models.train(model, np.zeros((4, 32, 32, 1), np.float32), np.zeros(4, int), epochs=1)
+
+
+def test_shipped_model_loads_and_reaches_the_target_accuracy():
+    model = models.load_pretrained("fashion_cnn")
+    _, (x_test, y_test) = load_fashion_mnist()
+    acc = models.accuracy(model, x_test, y_test)
+    record = models.pretrained_record("fashion_cnn")
+    assert acc >= 0.91
+    assert acc == pytest.approx(record["test_accuracy"], abs=5e-4)
+
+
+def test_predict_proba_is_the_softmax_of_the_logits():
+    model = models.build_fashion_cnn()
+    x = np.random.default_rng(0).random((5, 28, 28, 1), dtype=np.float32)
+    logits = models.predict_logits(model, x)
+    proba = models.predict_proba(model, x)
+    np.testing.assert_allclose(proba.sum(1), 1, rtol=1e-6)
+    np.testing.assert_array_equal(proba.argmax(1), logits.argmax(1))
+    np.testing.assert_allclose(np.log(proba[:, 0] / proba[:, 1]), logits[:, 0] - logits[:, 1], atol=1e-4)
+
+
+def test_unknown_pretrained_name_is_a_clear_error():
+    with pytest.raises(ValueError, match="`name` must be one of"):
+        models.load_pretrained("resnet")
