@@ -166,6 +166,8 @@ def train_fashion_cnn(epochs: int = 6, seed: int = 0, out_dir: Path = MODELS_DIR
         "test_accuracy": round(test_accuracy, 4),
         "training_seconds": round(seconds, 1),
         "machine": f"{os.cpu_count()} CPU cores, no GPU",
+        # Other jobs inflate the time; the load average says how busy the cores were.
+        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
         "tensorflow": tf.__version__, "keras": keras.__version__,
         "reproduce": "python scripts/train_fashion_cnn.py",
     }
