@@ -19,11 +19,18 @@ def test_two_seeded_trainings_give_identical_weights():
     (x, y), _ = load_fashion_mnist(limit=2000, seed=0)
     weights = []
     for _ in range(2):
-        model = models.build_fashion_cnn()
+        model = models.build_fashion_cnn(seed=7)
         models.train(model, x, y, epochs=1, seed=7, verbose=0)
         weights.append(model.get_weights())
     for a, b in zip(*weights):
         np.testing.assert_array_equal(a, b)
+
+
+def test_builder_seed_fixes_the_initial_weights():
+    first, second, other = (models.build_fashion_cnn(seed=s).get_weights() for s in (1, 1, 2))
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(first[0], other[0])
 
 
 def test_train_rejects_labels_that_do_not_match_images():

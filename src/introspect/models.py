@@ -21,8 +21,11 @@ PRETRAINED = {"fashion_cnn": "fashion_cnn.weights.h5"}
 
 
 def build_fashion_cnn(input_shape=(28, 28, 1), num_classes: int = 10, *, width: int = 16,
-                      dropout: float = 0.3, name: str = "fashion_cnn"):
+                      dropout: float = 0.3, seed: int | None = 0, name: str = "fashion_cnn"):
     """A small functional CNN for Fashion-MNIST that outputs logits.
+
+    ``seed`` fixes the initial weights (it re-seeds Python, numpy and Keras' global generators
+    before the layers are created); ``None`` leaves the global random state alone.
 
     Three conv blocks ``conv{i} -> bn{i} -> relu{i}`` (``width`` x 1, 2, 4 filters; max-pooling after
     the first two, so the last conv map ``conv3``/``relu3`` is 7x7), then ``dense`` (128, ReLU),
@@ -31,6 +34,8 @@ def build_fashion_cnn(input_shape=(28, 28, 1), num_classes: int = 10, *, width: 
     import keras
     from keras import layers
 
+    if seed is not None:
+        keras.utils.set_random_seed(seed)
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     for block, filters in enumerate((width, 2 * width, 4 * width), start=1):
@@ -150,7 +155,7 @@ def train_fashion_cnn(epochs: int = 6, seed: int = 0, out_dir: Path = MODELS_DIR
     from .data import load_fashion_mnist
 
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
-    model = build_fashion_cnn()
+    model = build_fashion_cnn(seed=seed)
     start = time.perf_counter()
     train(model, x_train, y_train, epochs=epochs, seed=seed, validation_data=None)
     seconds = time.perf_counter() - start
