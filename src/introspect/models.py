@@ -18,13 +18,20 @@ MODELS_DIR = Path(__file__).resolve().parents[2] / "data" / "models"
 
 #: Names of the shipped models, mapped to their weights file in ``data/models/``.
 PRETRAINED = {"fashion_cnn": "fashion_cnn.weights.h5"}
+#: Builder arguments of the shipped Fashion-MNIST model (it was trained before the default
+#: BatchNorm momentum became 0.9; six full epochs are long enough for 0.99).
+FASHION_CNN_ARGS = {"bn_momentum": 0.99}
 
 
 def build_fashion_cnn(input_shape=(28, 28, 1), num_classes: int = 10, *, width: int = 16,
-                      dropout: float = 0.3, seed: int | None = 0, name: str = "fashion_cnn"):
+                      dropout: float = 0.3, bn_momentum: float = 0.9, seed: int | None = 0,
+                      name: str = "fashion_cnn"):
     """A small functional CNN for Fashion-MNIST that outputs logits.
 
-    ``seed`` fixes the initial weights (it re-seeds Python, numpy and Keras' global generators
+    ``bn_momentum`` is BatchNorm's moving-average momentum: Keras' default 0.99 leaves the
+    inference statistics far from the data after a short training (a 3-epoch run on 2,000 images
+    scores 0.24 at inference against 0.80 with batch statistics), so short retrainings (ROAR,
+    sanity checks, poisoned models) use 0.9. ``seed`` fixes the initial weights (it re-seeds Python, numpy and Keras' global generators
     before the layers are created); ``None`` leaves the global random state alone.
 
     Three conv blocks ``conv{i} -> bn{i} -> relu{i}`` (``width`` x 1, 2, 4 filters; max-pooling after
@@ -40,7 +47,7 @@ def build_fashion_cnn(input_shape=(28, 28, 1), num_classes: int = 10, *, width: 
     x = inputs
     for block, filters in enumerate((width, 2 * width, 4 * width), start=1):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"conv{block}")(x)
-        x = layers.BatchNormalization(name=f"bn{block}")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, name=f"bn{block}")(x)
         x = layers.ReLU(name=f"relu{block}")(x)
         if block < 3:
             x = layers.MaxPooling2D(2, name=f"pool{block}")(x)
@@ -137,7 +144,7 @@ def load_pretrained(name: str = "fashion_cnn"):
     if not path.is_file():
         raise FileNotFoundError(f"Shipped weights {path} are missing; re-create them with "
                                 f"`python scripts/train_fashion_cnn.py`.")
-    model = build_fashion_cnn()
+    model = build_fashion_cnn(**FASHION_CNN_ARGS)
     model.load_weights(path)
     return model
 
@@ -155,7 +162,7 @@ def train_fashion_cnn(epochs: int = 6, seed: int = 0, out_dir: Path = MODELS_DIR
     from .data import load_fashion_mnist
 
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
-    model = build_fashion_cnn(seed=seed)
+    model = build_fashion_cnn(seed=seed, **FASHION_CNN_ARGS)
     start = time.perf_counter()
     train(model, x_train, y_train, epochs=epochs, seed=seed, validation_data=None)
     seconds = time.perf_counter() - start
@@ -165,7 +172,7 @@ def train_fashion_cnn(epochs: int = 6, seed: int = 0, out_dir: Path = MODELS_DIR
     model.save_weights(out_dir / PRETRAINED["fashion_cnn"])
     record = {
         "name": "fashion_cnn",
-        "builder": "introspect.models.build_fashion_cnn()",
+        "builder": f"introspect.models.build_fashion_cnn(seed={seed}, bn_momentum={FASHION_CNN_ARGS['bn_momentum']})",
         "data": "Fashion-MNIST, all 60,000 training images, pixels / 255, no augmentation",
         "epochs": epochs, "batch_size": 128, "optimizer": "Adam, cosine decay from 1e-3 to 0", "seed": seed,
         "test_accuracy": round(test_accuracy, 4),
