@@ -30,6 +30,7 @@ test: data
 benchmarks: data
 	$(PY) benchmarks/bench_saliency.py
 	$(PY) benchmarks/bench_optimize.py
+	$(PY) benchmarks/bench_imagenet.py
 
 clean-venv:
 	rm -rf $(VENV)

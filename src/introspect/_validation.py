@@ -113,6 +113,18 @@ def fraction(value, name: str, *, low: float = 0.0, high: float = 1.0) -> float:
     return number
 
 
+def positive_number(value, name: str, *, allow_zero: bool = False) -> float:
+    """Return ``value`` as a finite float > 0 (>= 0 with ``allow_zero``): sigmas, rates, coefficients."""
+    bound = ">= 0" if allow_zero else "> 0"
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be a finite number {bound}; got {value!r}.") from None
+    if not np.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
+        raise ValueError(f"`{name}` must be a finite number {bound}; got {value!r}.")
+    return number
+
+
 def num_classes(model) -> int:
     """Number of outputs of a classifier with a single ``(N, K)`` output."""
     shape = model.outputs[0].shape
