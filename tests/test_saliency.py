@@ -6,7 +6,6 @@ import tensorflow as tf
 import keras
 from introspect import saliency as S
 
-RNG = np.random.default_rng(0)
 SHAPE = (6, 5, 2)
 CLASSES = 3
 

@@ -36,7 +36,8 @@ def build_fashion_cnn(input_shape=(28, 28, 1), num_classes: int = 10, *, width: 
 
     Three conv blocks ``conv{i} -> bn{i} -> relu{i}`` (``width`` x 1, 2, 4 filters; max-pooling after
     the first two, so the last conv map ``conv3``/``relu3`` is 7x7), then ``dense`` (128, ReLU),
-    dropout and ``logits`` (no softmax). Grad-CAM finds ``conv3`` automatically.
+    dropout and ``logits`` (no softmax). Grad-CAM reads ``relu3`` (the last conv's rectified
+    output) by default.
     """
     import keras
     from keras import layers

@@ -20,7 +20,9 @@ explicitly. :data:`METHODS` maps each method's name to its function.
 All work is done in compiled TensorFlow functions, traced once per model and configuration:
 the samples of SmoothGrad, the path points of Integrated Gradients and the occluded copies of
 occlusion are expanded into one stream of ``N * samples`` inputs and cut into chunks of
-``batch_size``, so memory stays bounded whatever the number of samples.
+``batch_size``, so memory stays bounded whatever the number of samples. At inference each
+BatchNormalization that directly follows a convolution is folded into it (same function, less
+arithmetic); the user's model and layers are never modified.
 """
 from __future__ import annotations
 
@@ -165,7 +167,10 @@ class _Engine:
         """The model's outputs for ``x`` (inference), with BatchNorms folded into their convolutions."""
         model = self.model
         if self._folds is None:
-            self._folds = _batchnorm_folds(model) if _layerwise(model) else {}
+            try:
+                self._folds = _batchnorm_folds(model) if _layerwise(model) else {}
+            except (AttributeError, IndexError, TypeError, ValueError):
+                self._folds = {}  # an unusual graph: run the model as it is
         if not self._folds:
             return model(x, training=False)
         return _run_layers(model, x, lambda layer, value: value, self._folds)
