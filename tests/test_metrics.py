@@ -453,3 +453,77 @@ def test_roar_validates_arguments(trained, fashion):
         metrics.roar(trained, {"random": gradient}, x, y, x_test, y_test)
     with pytest.raises(ValueError, match="y_train"):
         metrics.roar(trained, gradient, x, y[:-1], x_test, y_test)
+
+
+# ----------------------------------------------------------------------------- image statistics
+
+def test_total_variation_counts_every_step_between_neighbours():
+    step = np.zeros((1, 4, 5, 1), np.float32)
+    step[:, :, 3:] = 2.0  # one vertical edge of height 2, four rows long
+    np.testing.assert_allclose(metrics.total_variation(step), [8.0])
+    np.testing.assert_allclose(metrics.total_variation(step[..., 0]), [8.0])  # (N, H, W) works too
+    np.testing.assert_allclose(metrics.total_variation(-step), [8.0])  # signed changes
+    rgb = np.concatenate([step, 0.5 * step, np.zeros_like(step)], axis=-1)
+    np.testing.assert_allclose(metrics.total_variation(rgb), [12.0])  # summed over channels
+
+
+def test_roughness_separates_noise_from_smooth_changes_and_ignores_scale():
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=(64, 28, 28)).astype(np.float32)
+    expected = (2 * 28 * 28 - 56) * (2 / np.sqrt(np.pi)) / 28
+    np.testing.assert_allclose(metrics.roughness(noise).mean(), expected, rtol=0.03)
+    y, x = np.mgrid[:28, :28]
+    blob = np.exp(-((y - 14) ** 2 + (x - 12) ** 2) / 30.0)[None].astype(np.float32)
+    assert metrics.roughness(blob)[0] < 10 < expected
+    np.testing.assert_allclose(metrics.roughness(-3 * noise[:4]), metrics.roughness(noise[:4]), rtol=1e-5)
+    assert np.isnan(metrics.roughness(np.zeros((1, 5, 5))))[0]
+
+
+@pytest.mark.parametrize("images", [np.zeros((5, 5)), np.zeros((2, 1, 5)), np.full((1, 4, 4), np.nan)])
+def test_image_statistics_reject_bad_input(images):
+    for function in (metrics.total_variation, metrics.roughness):
+        with pytest.raises(ValueError, match="`images`"):
+            function(images)
+
+
+# ----------------------------------------------------------------------------- pattern correlation
+
+def _spot(top, left, size=4, shape=(28, 28)):
+    image = np.zeros(shape)
+    image[top:top + size, left:left + size] = 1.0
+    return image
+
+
+def test_pattern_correlation_is_one_for_the_pattern_and_minus_one_for_its_negative():
+    pattern = _spot(3, 5) + 0.1 * np.random.default_rng(0).random((28, 28))
+    maps = np.stack([pattern, -pattern, 2.0 * pattern + 3.0])
+    np.testing.assert_allclose(metrics.pattern_correlation(maps, pattern), [1.0, -1.0, 1.0], atol=1e-12)
+
+
+def test_pattern_correlation_finds_a_shifted_pattern_only_within_max_shift():
+    pattern = _spot(10, 10)
+    moved = _spot(12, 8)[None]
+    assert metrics.pattern_correlation(moved, pattern)[0] < 0.3
+    assert metrics.pattern_correlation(moved, pattern, max_shift=1)[0] < 0.9
+    np.testing.assert_allclose(metrics.pattern_correlation(moved, pattern, max_shift=2), [1.0], atol=1e-12)
+
+
+def test_pattern_correlation_of_unrelated_noise_is_near_zero_and_per_map_patterns_pair_up():
+    rng = np.random.default_rng(1)
+    noise = rng.standard_normal((50, 28, 28))
+    assert np.abs(metrics.pattern_correlation(noise, _spot(5, 5))).mean() < 0.1
+    patterns = np.stack([_spot(2, 2), _spot(20, 20)])
+    scores = metrics.pattern_correlation(patterns[::-1, :, :, None], patterns)
+    assert np.all(scores < 0)
+    assert np.isnan(metrics.pattern_correlation(np.ones((1, 28, 28)), _spot(2, 2))[0])
+
+
+def test_pattern_correlation_rejects_bad_input():
+    with pytest.raises(ValueError, match="pattern"):
+        metrics.pattern_correlation(np.zeros((2, 28, 28)), np.zeros((27, 28)))
+    with pytest.raises(ValueError, match="max_shift"):
+        metrics.pattern_correlation(np.zeros((2, 28, 28)), np.zeros((28, 28)), max_shift=-1)
+    with pytest.raises(ValueError, match="max_shift"):
+        metrics.pattern_correlation(np.zeros((2, 28, 28)), np.zeros((28, 28)), max_shift=28)
+    with pytest.raises(ValueError, match="pattern"):
+        metrics.pattern_correlation(np.zeros((2, 28, 28)), np.full((28, 28), np.nan))

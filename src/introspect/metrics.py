@@ -8,14 +8,15 @@ are passed in as callables with the package's one signature
 ``method(model, images, targets, *, batch_size=64, **params) -> maps``.
 
 - localisation: :func:`relevance_mass` (Arras et al., arXiv:2003.07258),
-  :func:`pointing_game` (Zhang et al., arXiv:1608.00507);
+  :func:`pointing_game` (Zhang et al., arXiv:1608.00507), :func:`pattern_correlation`;
 - faithfulness: :func:`deletion_curve`, :func:`insertion_curve` (Petsiuk et al., RISE,
   arXiv:1806.07421), :func:`contrastive_deletion_curve`, :func:`roar` (Hooker et al.,
   arXiv:1806.10758);
 - sanity checks: :func:`model_randomization`, :func:`label_randomization` (Adebayo et al.,
   arXiv:1810.03292);
 - discovery: :func:`spray` (Lapuschkin et al., arXiv:1902.10178), :func:`gather_mistakes`,
-  :func:`confusion_matrix`, :func:`top_confusions`.
+  :func:`confusion_matrix`, :func:`top_confusions`;
+- image statistics: :func:`total_variation`, :func:`roughness` (how noise-like a change is).
 """
 from __future__ import annotations
 
@@ -220,6 +221,54 @@ def pointing_game(maps, masks, *, tolerance: int = 0) -> np.ndarray:
     best_inside = np.where(inside, flat, -np.inf).max(axis=1)
     best_outside = np.where(inside, -np.inf, flat).max(axis=1)
     return best_inside > best_outside
+
+
+def pattern_correlation(maps, pattern, *, max_shift: int = 0) -> np.ndarray:
+    """Pearson correlation of each map with a reference pattern, the best over small shifts, ``(N,)``.
+
+    Asks whether a map (e.g. the change activation maximisation made to its start image) draws
+    a known pattern, such as a planted trigger's footprint. With ``max_shift > 0`` the pattern
+    is also compared shifted by up to ``max_shift`` pixels along each axis (vacated pixels are
+    0, nothing wraps around) and the best correlation is kept, so that a periodic pattern drawn
+    at another phase still counts; the maximum over ``(2 * max_shift + 1) ** 2`` comparisons is
+    biased upwards for unrelated maps, so compare against a reference (e.g. a control model).
+
+    Parameters
+    ----------
+    maps : (N, H, W) or (N, H, W, C)
+        Maps or image differences; channels are summed first.
+    pattern : (H, W) or (N, H, W)
+        One pattern for every map, or one per map.
+    max_shift : int
+        Largest shift in pixels (0: positions must agree exactly).
+
+    Returns
+    -------
+    np.ndarray, (N,) float in [-1, 1]
+        NaN where a map (or every shift of the pattern) is constant.
+    """
+    values = _as_maps(maps).astype(np.float64)
+    reference = np.asarray(pattern, dtype=np.float64)
+    if reference.shape == values.shape[1:]:
+        reference = np.broadcast_to(reference, values.shape)
+    if reference.shape != values.shape:
+        raise ValueError(f"`pattern` must have shape (H, W) = {values.shape[1:]} or (N, H, W) = {values.shape}; "
+                         f"got {np.shape(pattern)}.")
+    if not np.all(np.isfinite(reference)):
+        raise ValueError("`pattern` contains NaN or inf values.")
+    max_shift = non_negative_int(max_shift, "max_shift")
+    height, width = values.shape[1:]
+    if max_shift >= min(height, width):
+        raise ValueError(f"`max_shift` must be smaller than the maps' {height}x{width} size; got {max_shift}.")
+    flat = values.reshape(len(values), -1)
+    best = np.full(len(values), np.nan)
+    for dy in range(-max_shift, max_shift + 1):
+        for dx in range(-max_shift, max_shift + 1):
+            shifted = np.zeros_like(reference)
+            shifted[:, max(dy, 0):height + min(dy, 0), max(dx, 0):width + min(dx, 0)] = \
+                reference[:, max(-dy, 0):height - max(dy, 0), max(-dx, 0):width - max(dx, 0)]
+            best = np.fmax(best, _pearson_rows(flat, shifted.reshape(len(values), -1)))
+    return best
 
 
 # ----------------------------------------------------------------------------- deletion / insertion
@@ -1020,3 +1069,41 @@ def roar(model, methods, x_train, y_train, x_test, y_test, *, fractions=None, bu
             retrained_accuracy(remove_pixels(x_train, train_maps, f, absolute=absolute),
                                remove_pixels(x_test, test_maps, f, absolute=absolute)) for f in fractions])
     return RoarResult(np.array([0.0, *fractions]), accuracy, train_indices, test_indices, epochs)
+
+
+# ----------------------------------------------------------------------------- image statistics
+
+def _as_batch(images, name: str) -> np.ndarray:
+    """Finite float ``(N, H, W, C)`` from ``(N, H, W)`` or ``(N, H, W, C)``; signed values allowed."""
+    array = np.asarray(images, dtype=np.float32)
+    if array.ndim == 3:
+        array = array[..., None]
+    if array.ndim != 4 or min(array.shape[1:3]) < 2:
+        raise ValueError(f"`{name}` must have shape (N, H, W) or (N, H, W, C) with H, W >= 2; "
+                         f"got shape {array.shape}.")
+    return as_images(array, name)
+
+
+def total_variation(images) -> np.ndarray:
+    """Anisotropic total variation per image, ``(N,)``.
+
+    ``sum |x[i+1, j] - x[i, j]| + sum |x[i, j+1] - x[i, j]|`` over all pixels and channels
+    (Rudin, Osher & Fatemi 1992; the image prior of Mahendran & Vedaldi, arXiv:1412.0035).
+    ``images`` ``(N, H, W)`` or ``(N, H, W, C)`` may be signed, e.g. difference images.
+    """
+    x = _as_batch(images, "images").astype(np.float64)
+    return (np.abs(np.diff(x, axis=1)).sum(axis=(1, 2, 3)) + np.abs(np.diff(x, axis=2)).sum(axis=(1, 2, 3)))
+
+
+def roughness(images) -> np.ndarray:
+    """Total variation per unit L2 norm, ``(N,)``: how noise-like an image or a change is.
+
+    Scale-free (``roughness(c * x) == roughness(x)`` for ``c != 0``). For an ``H x W`` map of
+    independent Gaussian noise it is about ``(2 H W - H - W) * (2 / sqrt(pi)) / sqrt(H W)``
+    (about 61 for 28 x 28); a smooth Gaussian blob of sigma 4 pixels scores about 6. NaN for an all-zero image.
+    Use it to compare difference images, e.g. counterfactual changes with adversarial ones.
+    """
+    x = _as_batch(images, "images").astype(np.float64)
+    norm = np.sqrt(np.square(x).sum(axis=(1, 2, 3)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(norm > 0, total_variation(x) / np.where(norm > 0, norm, 1.0), np.nan)
