@@ -13,12 +13,14 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
+from traitlets.config import Config
 
 
 def execute(path: Path, out: Path, *, quick: bool, timeout: int, figures: Path | None) -> float:
@@ -30,10 +32,18 @@ def execute(path: Path, out: Path, *, quick: bool, timeout: int, figures: Path |
     saved = {key: os.environ.get(key) for key in env}
     os.environ.update(env)  # the kernel inherits the environment of this process
     start = time.perf_counter()
+    sockets = tempfile.TemporaryDirectory(prefix="introspect-kernel-")
+    config = Config()
+    if os.name == "posix":
+        # Local sockets instead of TCP on localhost: nothing else can connect, and the kernel does not
+        # print its warning about unencrypted TCP into the terminal.
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = os.path.join(sockets.name, "kernel")
     try:
-        NotebookClient(notebook, timeout=timeout, kernel_name="python3",
+        NotebookClient(notebook, timeout=timeout, kernel_name="python3", config=config,
                        resources={"metadata": {"path": str(path.parent.resolve())}}).execute()
     finally:
+        sockets.cleanup()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)

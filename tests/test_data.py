@@ -81,3 +81,116 @@ def test_default_search_order():
     assert places[-1].as_posix() == "/usr/share/datasets/fashion-mnist"
     assert places[-2].parts[-3:] == (".keras", "datasets", "fashion-mnist")
     assert places[-3].parts[-2:] == ("data", "fashion-mnist")
+
+
+# --- where the data comes from: offline copies first, then the download (never the real network here) ---
+
+@pytest.fixture
+def fake_download(tmp_path, monkeypatch):
+    """Replace the network fetch with a copy from the real offline files, recording each file asked for;
+    point the download folder at a temporary one."""
+    source = data.find_fashion_mnist()
+    fetched = []
+
+    def fetch(url, destination, sha256):
+        assert url == data.KERAS_ORIGIN + destination.name and sha256 == data.SHA256[destination.name]
+        fetched.append(destination.name)
+        shutil.copy(source / destination.name, destination)
+
+    monkeypatch.setattr(data, "_fetch", fetch)
+    monkeypatch.setattr(data, "DOWNLOAD_DIR", tmp_path / "data" / "fashion-mnist")
+    return fetched
+
+
+def test_an_offline_copy_is_used_and_nothing_is_downloaded(tmp_path, monkeypatch, fake_download):
+    copy = tmp_path / "debian"
+    _copy_dataset(copy)
+    monkeypatch.setattr(data, "search_path", lambda: [tmp_path / "empty", data.DOWNLOAD_DIR, copy])
+    assert data.find_fashion_mnist(download=True) == copy
+    assert fake_download == []
+
+
+def test_without_an_offline_copy_make_data_downloads_verifies_and_says_so(tmp_path, monkeypatch, capsys,
+                                                                           fake_download):
+    monkeypatch.setattr(data, "search_path", lambda: [tmp_path / "empty", data.DOWNLOAD_DIR])
+    assert data.main([]) == 0
+    assert sorted(fake_download) == sorted(data.SHA256)
+    out = capsys.readouterr().out
+    assert "no offline copy found" in out and "SHA-256 digests verified" in out
+    assert str(data.DOWNLOAD_DIR) in out
+    # the download folder is searched next time: found offline, not fetched again
+    fake_download.clear()
+    assert data.find_fashion_mnist(download=True) == data.DOWNLOAD_DIR
+    assert fake_download == []
+    assert data.load_fashion_mnist(limit=20)[1][0].shape == (20, 28, 28, 1)
+
+
+def test_an_interrupted_download_resumes_with_the_missing_files(tmp_path, fake_download):
+    target = data.DOWNLOAD_DIR
+    target.mkdir(parents=True)
+    source = data.find_fashion_mnist()
+    shutil.copy(source / "train-labels-idx1-ubyte.gz", target)
+    (target / "t10k-labels-idx1-ubyte.gz").write_bytes(b"half a file")
+    assert data.download_fashion_mnist(target) == target
+    assert sorted(fake_download) == ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+                                     "train-images-idx3-ubyte.gz"]
+
+
+def test_offline_without_a_copy_the_error_names_every_place_the_package_and_the_download(tmp_path, monkeypatch,
+                                                                                        capsys):
+    def no_network(url, destination, sha256):
+        raise Exception(f"URL fetch failure on {url}: None -- [Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(data, "_fetch", no_network)
+    monkeypatch.setattr(data, "DOWNLOAD_DIR", tmp_path / "data" / "fashion-mnist")
+    places = [tmp_path / "env", data.DOWNLOAD_DIR, tmp_path / "keras", tmp_path / "usr-share"]
+    monkeypatch.setattr(data, "search_path", lambda: places)
+    with pytest.raises(data.DatasetNotFoundError) as error:
+        data.find_fashion_mnist(download=True)
+    message = str(error.value)
+    assert all(str(place) in message for place in places)
+    assert "sudo apt-get install dataset-fashion-mnist" in message
+    assert f"The download from {data.KERAS_ORIGIN}" in message and "name resolution" in message
+    # `make data` prints the same message without a traceback and fails
+    assert data.main([]) == 1
+    assert "apt-get install dataset-fashion-mnist" in capsys.readouterr().err
+
+
+def test_offline_flag_never_downloads(tmp_path, monkeypatch, capsys, fake_download):
+    monkeypatch.setattr(data, "search_path", lambda: [tmp_path / "empty"])
+    assert data.main(["--offline"]) == 1
+    assert fake_download == []
+    assert "No download was attempted" in capsys.readouterr().err
+
+
+def test_a_corrupt_download_raises_the_checksum_error(tmp_path, monkeypatch):
+    def garbage(url, destination, sha256):
+        destination.write_bytes(b"not the data")
+
+    monkeypatch.setattr(data, "_fetch", garbage)
+    monkeypatch.setattr(data, "DOWNLOAD_DIR", tmp_path / "data" / "fashion-mnist")
+    monkeypatch.setattr(data, "search_path", lambda: [tmp_path / "empty"])
+    with pytest.raises(data.ChecksumError, match="is corrupt"):
+        data.find_fashion_mnist(download=True)
+
+
+@pytest.mark.parametrize("download", ["yes", 1, None])
+def test_bad_download_flag_names_the_argument(download):
+    with pytest.raises(ValueError, match="`download`"):
+        data.find_fashion_mnist(download=download)
+    with pytest.raises(ValueError, match="`download`"):
+        data.load_fashion_mnist(download=download)
+
+
+def test_bad_download_target_names_the_argument(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    with pytest.raises(ValueError, match="`target`"):
+        data.download_fashion_mnist(a_file)
+    with pytest.raises(ValueError, match="`target`"):
+        data.download_fashion_mnist(3)
+
+
+def test_downloads_are_git_ignored():
+    lines = (data.REPO_ROOT / ".gitignore").read_text().splitlines()
+    assert "/data/fashion-mnist/" in lines

@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 
@@ -63,3 +65,39 @@ def test_predict_proba_is_the_softmax_of_the_logits():
 def test_unknown_pretrained_name_is_a_clear_error():
     with pytest.raises(ValueError, match="`name` must be one of"):
         models.load_pretrained("resnet")
+
+
+def test_accuracy_counts_argmax_hits_and_checks_labels():
+    model = models.build_fashion_cnn()
+    x = np.random.default_rng(1).random((6, 28, 28, 1), dtype=np.float32)
+    predicted = models.predict_logits(model, x).argmax(1)
+    wrong = (predicted + 1) % 10
+    labels = np.where(np.arange(6) < 4, predicted, wrong)
+    assert models.accuracy(model, x, labels, batch_size=4) == pytest.approx(4 / 6)
+    with pytest.raises(ValueError, match="`labels`"):
+        models.accuracy(model, x, labels[:5])
+
+
+def test_predictions_do_not_depend_on_batch_size():
+    model = models.build_fashion_cnn()
+    x = np.random.default_rng(2).random((7, 28, 28, 1), dtype=np.float32)
+    np.testing.assert_allclose(models.predict_logits(model, x, batch_size=3), models.predict_logits(model, x),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_training_script_writes_loadable_weights_and_an_honest_record(tmp_path):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "train_fashion_cnn.py"
+    spec = importlib.util.spec_from_file_location("train_fashion_cnn_script", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    record = script.main(["--epochs", "1", "--limit", "300", "--seed", "3", "--out-dir", str(tmp_path)])
+    written = json.loads((tmp_path / "fashion_cnn.json").read_text())
+    assert written == record and record["epochs"] == 1 and record["seed"] == 3
+    assert "300 training images (limit=300)" in record["data"]
+    model = models.build_fashion_cnn(**models.FASHION_CNN_ARGS)
+    model.load_weights(tmp_path / models.PRETRAINED["fashion_cnn"])
+    _, (x_test, y_test) = load_fashion_mnist(limit=300, seed=3)
+    assert models.accuracy(model, x_test, y_test) == pytest.approx(record["test_accuracy"], abs=5e-4)

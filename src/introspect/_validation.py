@@ -6,9 +6,14 @@ bad input never turns silently into a wrong answer.
 """
 from __future__ import annotations
 
+import sys
+import warnings
 from typing import Sequence
 
 import numpy as np
+
+# Their home is the Keras-internals module; re-exported here for the modules that check arguments with them.
+from ._keras import all_layer_names, ends_in_softmax, find_layer  # noqa: F401
 
 
 def as_images(images, name: str = "images", *, model=None, value_range=None) -> np.ndarray:
@@ -50,6 +55,38 @@ def as_images(images, name: str = "images", *, model=None, value_range=None) -> 
                         f"axis {axis} differs ({got} != {want})."
                     )
     return array
+
+
+class PixelRangeWarning(UserWarning):
+    """Images look like 8-bit pixel values (0-255) where a model expecting [0, 1] will read them."""
+
+
+def warn_if_8bit(images: np.ndarray, name: str = "images", *, model=None) -> None:
+    """Warn (:class:`PixelRangeWarning`) when ``images`` look like 0-255 pixels rather than [0, 1].
+
+    The rule: all values non-negative, the largest above 1.5 and at most 255. Images in [0, 1],
+    [-1, 1] or standardised ones (negative values) pass silently, and so do models whose first
+    layer rescales 0-255 input itself (``Rescaling(1 / 255)``). It warns instead of raising
+    because a user's own model may take 0-255 images; silence it with
+    ``warnings.simplefilter("ignore", PixelRangeWarning)``.
+    """
+    low, high = float(images.min()), float(images.max())
+    if not (low >= 0.0 and 1.5 < high <= 255.0):
+        return
+    if model is not None:
+        from ._keras import rescales_8bit_input
+
+        if rescales_8bit_input(model):
+            return
+    # Point the warning at the first caller outside this package, whichever function checked.
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and str(frame.f_globals.get("__name__")).startswith("introspect"):
+        level, frame = level + 1, frame.f_back
+    warnings.warn(f"`{name}` hold values in [{low:.4g}, {high:.4g}]: they look like 8-bit pixels (0-255), but the "
+                  f"model reads [0, 1] images (every model of introspect does). Pass `{name} / 255`; if your "
+                  f"model really takes 0-255 input, silence this with "
+                  f"warnings.simplefilter('ignore', introspect.saliency.PixelRangeWarning).",
+                  PixelRangeWarning, stacklevel=level)
 
 
 def model_input_shape(model) -> tuple | None:
@@ -127,23 +164,15 @@ def positive_number(value, name: str, *, allow_zero: bool = False) -> float:
 
 def num_classes(model) -> int:
     """Number of outputs of a classifier with a single ``(N, K)`` output."""
-    shape = model.outputs[0].shape
+    try:
+        shape = model.outputs[0].shape
+    except (AttributeError, IndexError, TypeError):
+        raise ValueError(f"`model` {getattr(model, 'name', model)!r} has no symbolic outputs (a subclassed model); "
+                         "wrap it in a functional one: `keras.Model(inputs, model(inputs))` with "
+                         "`inputs = keras.Input(image_shape)`.") from None
     if len(shape) != 2 or shape[-1] is None:
         raise ValueError(f"`model` must output class scores of shape (N, K); its output shape is {tuple(shape)}.")
     return int(shape[-1])
-
-
-def ends_in_softmax(model) -> bool:
-    """True when the model's last layer applies a softmax (so its outputs are not logits)."""
-    import keras
-
-    layer = model.layers[-1]
-    while isinstance(layer, keras.Model) and layer.layers:
-        layer = layer.layers[-1]
-    if isinstance(layer, keras.layers.Softmax):
-        return True
-    activation = getattr(layer, "activation", None)
-    return activation is not None and getattr(activation, "__name__", "") == "softmax"
 
 
 def ensure_built(model, image_shape: tuple) -> None:
@@ -152,27 +181,3 @@ def ensure_built(model, image_shape: tuple) -> None:
         model.inputs[0]
     except (AttributeError, IndexError, ValueError, TypeError):
         model(np.zeros((1, *image_shape), dtype=np.float32))
-
-
-def find_layer(model, name: str):
-    """Return the layer called ``name``, searching nested models depth-first."""
-    for layer in model.layers:
-        if layer.name == name:
-            return layer
-        if hasattr(layer, "layers"):
-            try:
-                return find_layer(layer, name)
-            except ValueError:
-                pass
-    raise ValueError(f"`layer` {name!r} is not a layer of model {model.name!r}; layers are: "
-                     f"{', '.join(all_layer_names(model))}.")
-
-
-def all_layer_names(model) -> list[str]:
-    """Names of every layer, nested models flattened in order."""
-    names = []
-    for layer in model.layers:
-        names.append(layer.name)
-        if hasattr(layer, "layers"):
-            names.extend(all_layer_names(layer))
-    return names

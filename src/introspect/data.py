@@ -2,13 +2,17 @@
 
 The loader never returns a half-loaded array: either all four idx files are found in
 one place and match their digests, or it raises an error that names every place it
-looked and both ways to get the data.
+looked and every way to get the data. `make data` (``python -m introspect.data``) is the
+one step that may use the network: with no offline copy it downloads the four files with
+Keras's downloader into ``data/fashion-mnist/``.
 """
 from __future__ import annotations
 
+import argparse
 import gzip
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,12 +32,21 @@ SHA256 = {
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
+#: Where `make data` puts a download; the second place searched.
+DOWNLOAD_DIR = REPO_ROOT / "data" / "fashion-mnist"
+
+#: The mirror `keras.datasets.fashion_mnist.load_data()` downloads from.
+KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
+
+DEBIAN_PACKAGE = "dataset-fashion-mnist"
+
 HOW_TO_GET = (
-    "Get the data either way:\n"
-    "  * offline, from Debian: `sudo apt-get install dataset-fashion-mnist` "
-    "(files land in /usr/share/datasets/fashion-mnist/), or\n"
-    "  * online: `load_fashion_mnist(download=True)` (uses keras.datasets, ~30 MB), or copy the four "
-    "idx .gz files into data/fashion-mnist/ or a folder named by $INTROSPECT_DATA."
+    "Get the data any of these ways:\n"
+    f"  * offline, from Debian or Ubuntu: `sudo apt-get install {DEBIAN_PACKAGE}` "
+    "(files land in /usr/share/datasets/fashion-mnist/);\n"
+    f"  * online: `make data` or `python -m introspect.data` downloads ~30 MB from {KERAS_ORIGIN} "
+    "into data/fashion-mnist/ (in Python: `load_fashion_mnist(download=True)`);\n"
+    "  * by hand: copy the four idx .gz files into data/fashion-mnist/ or into a folder named by $INTROSPECT_DATA."
 )
 
 
@@ -51,7 +64,7 @@ def search_path() -> list[Path]:
     if os.environ.get("INTROSPECT_DATA"):
         places.append(Path(os.environ["INTROSPECT_DATA"]))
     places += [
-        REPO_ROOT / "data" / "fashion-mnist",
+        DOWNLOAD_DIR,
         Path.home() / ".keras" / "datasets" / "fashion-mnist",
         Path("/usr/share/datasets/fashion-mnist"),
     ]
@@ -61,24 +74,76 @@ def search_path() -> list[Path]:
 def find_fashion_mnist(download: bool = False) -> Path:
     """Return the first folder that holds all four files with the right digests.
 
+    The places of :func:`search_path` are tried in order; only when none holds a complete copy,
+    and ``download`` is true, are the files downloaded into :data:`DOWNLOAD_DIR`.
     A folder whose files are all present but corrupt raises :class:`ChecksumError` at once
     rather than falling through to another copy, because a corrupt copy is worth knowing about.
     """
+    _check_flag(download, "download")
     places = search_path()
     for folder in places:
         if all((folder / name).is_file() for name in SHA256):
             verify(folder)
             return folder
-    if download:
-        return _download_with_keras()
-    looked = "\n".join(f"  - {p}" for p in places)
-    raise DatasetNotFoundError(f"Fashion-MNIST not found. Looked for the four idx .gz files in:\n{looked}\n{HOW_TO_GET}")
+    if not download:
+        raise DatasetNotFoundError(_not_found_message(places))
+    print(f"Fashion-MNIST: no offline copy found; downloading ~30 MB with keras.utils.get_file from {KERAS_ORIGIN} "
+          f"into {DOWNLOAD_DIR} ...", flush=True)
+    try:
+        folder = download_fashion_mnist(DOWNLOAD_DIR)
+    except ChecksumError:
+        raise
+    # Keras reports a failed fetch as a bare Exception, and an offline machine can fail in many ways
+    # (DNS, proxy, TLS); each of them means the same to the user: no copy and no download.
+    except Exception as error:
+        raise DatasetNotFoundError(_not_found_message(places, download_error=error)) from error
+    print(f"Fashion-MNIST: downloaded {len(SHA256)} files into {folder}, SHA-256 digests verified.")
+    return folder
+
+
+def download_fashion_mnist(target: str | os.PathLike = DOWNLOAD_DIR) -> Path:
+    """Download the four idx files into ``target`` with Keras's downloader and verify them.
+
+    Files already in ``target`` with the right digest are kept, so an interrupted download resumes.
+
+    Returns
+    -------
+    Path
+        ``target``, holding all four files with their expected SHA-256 digests.
+    """
+    if not isinstance(target, (str, os.PathLike)):
+        raise ValueError(f"`target` must be a folder path (str or Path); got {type(target).__name__} {target!r}.")
+    target = Path(target)
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"`target` must be a folder; {target} exists and is a file.")
+    target.mkdir(parents=True, exist_ok=True)
+    for name, digest in SHA256.items():
+        if not ((target / name).is_file() and _sha256(target / name) == digest):
+            _fetch(KERAS_ORIGIN + name, target / name, digest)
+    verify(target)
+    return target
+
+
+def _fetch(url: str, destination: Path, sha256: str) -> None:
+    """Download ``url`` to ``destination`` with ``keras.utils.get_file`` (the downloader behind
+    ``keras.datasets``). The only function here that touches the network; tests replace it."""
+    import keras
+
+    if not os.access(destination.parent, os.W_OK):
+        # get_file would silently fall back to /tmp/.keras; say so instead.
+        raise PermissionError(f"cannot write the download into {destination.parent}")
+    try:
+        keras.utils.get_file(destination.name, origin=url, file_hash=sha256, hash_algorithm="sha256",
+                             cache_dir=str(destination.parent), cache_subdir="")
+    except ValueError as error:  # get_file's digest check; a bad copy must not stay on disk
+        destination.unlink(missing_ok=True)
+        raise ChecksumError(f"{url} arrived corrupt and was deleted ({error}); run `make data` again.") from error
 
 
 def verify(folder: Path) -> None:
     """Raise :class:`ChecksumError` unless every file in ``folder`` matches its digest."""
     for name, expected in SHA256.items():
-        digest = hashlib.sha256((folder / name).read_bytes()).hexdigest()
+        digest = _sha256(folder / name)
         if digest != expected:
             raise ChecksumError(
                 f"{folder / name} is corrupt: SHA-256 {digest} != expected {expected}. "
@@ -86,13 +151,24 @@ def verify(folder: Path) -> None:
             )
 
 
-def _download_with_keras() -> Path:
-    import keras
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
-    keras.datasets.fashion_mnist.load_data()  # writes ~/.keras/datasets/fashion-mnist/
-    folder = Path.home() / ".keras" / "datasets" / "fashion-mnist"
-    verify(folder)
-    return folder
+
+def _not_found_message(places: list[Path], download_error: BaseException | None = None) -> str:
+    looked = "\n".join(f"  - {p}" for p in places)
+    message = f"Fashion-MNIST not found. Looked for the four idx .gz files in:\n{looked}\n"
+    if download_error is None:
+        message += "No download was attempted (download=False).\n"
+    else:
+        message += (f"The download from {KERAS_ORIGIN} into {DOWNLOAD_DIR} failed: "
+                    f"{type(download_error).__name__}: {download_error}\n")
+    return message + HOW_TO_GET
+
+
+def _check_flag(value, name: str) -> None:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"`{name}` must be True or False; got {value!r}.")
 
 
 def _read_idx(path: Path, offset: int) -> np.ndarray:
@@ -111,8 +187,8 @@ def load_fashion_mnist(limit: int | None = None, *, seed: int = 0, download: boo
     seed : int
         Seed of the subset draw.
     download : bool
-        Allow the `keras.datasets` download when no local copy exists (off by default:
-        the default path never touches the network).
+        Allow the download into ``data/fashion-mnist/`` when no local copy exists (off by
+        default: the default path never touches the network; `make data` downloads).
 
     Returns
     -------
@@ -121,6 +197,7 @@ def load_fashion_mnist(limit: int | None = None, *, seed: int = 0, download: boo
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, np.integer)) or limit < 10):
         raise ValueError(f"`limit` must be None or an int >= 10 (one image per class); got {limit!r}.")
+    _check_flag(download, "download")
     folder = find_fashion_mnist(download=download)
     splits = []
     for prefix in ("train", "t10k"):
@@ -143,5 +220,23 @@ def stratified_indices(labels: np.ndarray, limit: int, seed: int = 0) -> np.ndar
     return np.sort(np.concatenate(picks))
 
 
-if __name__ == "__main__":  # `python -m introspect.data`: used by `make data`
-    print(f"Fashion-MNIST found and verified in {find_fashion_mnist()}")
+def main(argv: list[str] | None = None) -> int:
+    """`make data`: report the verified copy in use, downloading one first if none exists."""
+    parser = argparse.ArgumentParser(
+        prog="python -m introspect.data",
+        description="Find Fashion-MNIST offline (in the order of search_path()); download it into "
+                    "data/fashion-mnist/ only if no copy is found.",
+    )
+    parser.add_argument("--offline", action="store_true", help="never download; fail if no copy is found")
+    args = parser.parse_args(argv)
+    try:
+        folder = find_fashion_mnist(download=not args.offline)
+    except (DatasetNotFoundError, ChecksumError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"Fashion-MNIST: using the verified copy in {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

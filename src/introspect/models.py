@@ -6,13 +6,12 @@ logits. Probabilities are one :func:`predict_proba` call away.
 from __future__ import annotations
 
 import json
-import os
-import time
 from pathlib import Path
 
 import numpy as np
 
 from ._validation import as_class_indices, as_images, positive_int
+from .numerics import predict
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "data" / "models"
 
@@ -108,24 +107,22 @@ def train(model, x, y, *, epochs: int = 5, batch_size: int = 128, learning_rate:
 
 
 def predict_logits(model, images, batch_size: int = 256) -> np.ndarray:
-    """Logits ``(N, K)`` for a batch, computed in chunks without Keras' progress output."""
-    images = as_images(images, model=model)
-    return np.concatenate([np.asarray(model(images[i:i + batch_size], training=False))
-                           for i in range(0, len(images), batch_size)])
+    """Logits ``(N, K)`` (float64) for a batch, in chunks, without Keras' progress output.
+
+    ``numerics.predict(..., output="logits")``: a model that ends in a softmax is a ``ValueError``.
+    """
+    return predict(model, images, batch_size=batch_size, output="logits")
 
 
 def predict_proba(model, images, batch_size: int = 256) -> np.ndarray:
-    """Softmax probabilities ``(N, K)`` of a logits model."""
-    logits = predict_logits(model, images, batch_size)
-    logits = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(logits)
-    return exp / exp.sum(axis=1, keepdims=True)
+    """Softmax probabilities ``(N, K)`` (float64) of a classifier: ``numerics.predict(..., output="softmax")``."""
+    return predict(model, images, batch_size=batch_size, output="softmax")
 
 
 def accuracy(model, images, labels, batch_size: int = 256) -> float:
-    """Top-1 accuracy of ``model`` on ``(images, labels)``."""
-    predictions = predict_logits(model, images, batch_size).argmax(axis=1)
-    return float(np.mean(predictions == np.asarray(labels)))
+    """Top-1 accuracy of ``model`` on ``(images, labels)`` (logits or probabilities: the argmax is the same)."""
+    predictions = predict(model, images, batch_size=batch_size, output="raw").argmax(axis=1)
+    return float(np.mean(predictions == as_class_indices(labels, len(predictions), None, "labels")))
 
 
 def load_pretrained(name: str = "fashion_cnn"):
@@ -153,36 +150,3 @@ def load_pretrained(name: str = "fashion_cnn"):
 def pretrained_record(name: str = "fashion_cnn") -> dict:
     """The JSON record of how a shipped model was made (data, epochs, seed, accuracy, time)."""
     return json.loads((MODELS_DIR / f"{name}.json").read_text())
-
-
-def train_fashion_cnn(epochs: int = 6, seed: int = 0, out_dir: Path = MODELS_DIR) -> dict:
-    """Train the shipped Fashion-MNIST model from scratch and write weights and record."""
-    import keras
-    import tensorflow as tf
-
-    from .data import load_fashion_mnist
-
-    (x_train, y_train), (x_test, y_test) = load_fashion_mnist()
-    model = build_fashion_cnn(seed=seed, **FASHION_CNN_ARGS)
-    start = time.perf_counter()
-    train(model, x_train, y_train, epochs=epochs, seed=seed, validation_data=None)
-    seconds = time.perf_counter() - start
-    test_accuracy = accuracy(model, x_test, y_test)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_weights(out_dir / PRETRAINED["fashion_cnn"])
-    record = {
-        "name": "fashion_cnn",
-        "builder": f"introspect.models.build_fashion_cnn(seed={seed}, bn_momentum={FASHION_CNN_ARGS['bn_momentum']})",
-        "data": "Fashion-MNIST, all 60,000 training images, pixels / 255, no augmentation",
-        "epochs": epochs, "batch_size": 128, "optimizer": "Adam, cosine decay from 1e-3 to 0", "seed": seed,
-        "test_accuracy": round(test_accuracy, 4),
-        "training_seconds": round(seconds, 1),
-        "machine": f"{os.cpu_count()} CPU cores, no GPU",
-        # Other jobs inflate the time; the load average says how busy the cores were.
-        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
-        "tensorflow": tf.__version__, "keras": keras.__version__,
-        "reproduce": "python scripts/train_fashion_cnn.py",
-    }
-    (out_dir / "fashion_cnn.json").write_text(json.dumps(record, indent=2) + "\n")
-    return record

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .maps import reduce_channels
+
 SIGNED_CMAP = "RdBu_r"
 MAGNITUDE_CMAP = "magma"
 
@@ -68,7 +70,7 @@ def _as_map(saliency, name: str = "saliency") -> np.ndarray:
         array = array[..., 0]
     if array.ndim != 2:
         raise ValueError(f"`{name}` must be one map of shape (H, W) or (H, W, 1); got shape {array.shape}. "
-                         "Collapse colour channels first, e.g. with introspect.saliency.reduce_channels.")
+                         "Collapse colour channels first, e.g. with introspect.maps.reduce_channels.")
     if not np.all(np.isfinite(array)):
         raise ValueError(f"`{name}` contains NaN or inf values.")
     return array
@@ -218,8 +220,6 @@ def show_method_grid(images, maps: dict, *, ax=None, column_titles=None, signed=
             if reduce is None:
                 raise ValueError(f"`maps`[{name!r}] has {array.shape[-1]} channels; pass reduce='abs-max', 'sum' "
                                  "or 'l2' to collapse them.")
-            from .saliency import reduce_channels
-
             array = reduce_channels(array, reduce)
         elif array.ndim == 4:
             array = array[..., 0]

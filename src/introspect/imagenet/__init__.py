@@ -1,0 +1,31 @@
+"""An ImageNet classifier that works offline: EfficientNet-Lite0 converted from PyTorch without torch.
+
+* :mod:`.legacy_pickle`: :func:`read_torch_checkpoint` reads PyTorch's legacy (pre-zip)
+  serialisation with numpy and an unpickler that only resolves an explicit allow-list of
+  globals, so a crafted checkpoint cannot run code (:class:`UnsafePickleError`);
+* :mod:`.efficientnet`: :func:`build_efficientnet_lite0` mirrors the reference definition of
+  ``efficientnet-lite-pytorch`` layer for layer, :func:`load_torch_weights` maps the checkpoint
+  onto it and :func:`load_efficientnet_lite0` puts the two together;
+* :mod:`.classes`: the 1000 class names in logit order and :func:`decode`;
+* :mod:`.photos`: :func:`load_photos`, real photos annotated by hand.
+
+The model takes RGB images in ``[0, 1]``, ``(N, 224, 224, 3)``, maps them to ``[-1, 1]`` in its
+first layer (``preprocess``, a Keras ``Rescaling``) and returns logits ``(N, 1000)``, so saliency
+methods can work directly in pixel space.
+"""
+from .classes import CLASS_NAMES, NUM_CLASSES, SHORT_NAMES, WNIDS, decode
+from .efficientnet import (BN_EPSILON, CHECKPOINT_SHA256, IMAGE_SIZE, PIXEL_OFFSET, PIXEL_SCALE, STAGES,
+                           build_efficientnet_lite0, checkpoint_path, load_efficientnet_lite0, load_torch_weights,
+                           preprocess)
+from .legacy_pickle import ALLOWED_GLOBALS, LEGACY_MAGIC, LEGACY_PROTOCOL, UnsafePickleError, read_torch_checkpoint
+from .photos import load_photos, photo_records
+
+__all__ = [
+    # the checkpoint reader
+    "read_torch_checkpoint", "UnsafePickleError", "ALLOWED_GLOBALS", "LEGACY_MAGIC", "LEGACY_PROTOCOL",
+    # the model
+    "build_efficientnet_lite0", "load_torch_weights", "load_efficientnet_lite0", "checkpoint_path", "preprocess",
+    "IMAGE_SIZE", "BN_EPSILON", "PIXEL_SCALE", "PIXEL_OFFSET", "CHECKPOINT_SHA256", "STAGES",
+    # classes and photos
+    "NUM_CLASSES", "WNIDS", "CLASS_NAMES", "SHORT_NAMES", "decode", "photo_records", "load_photos",
+]

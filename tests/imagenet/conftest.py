@@ -1,0 +1,13 @@
+import pytest
+
+from introspect import imagenet, models
+
+
+@pytest.fixture(scope="session")
+def model():
+    return models.load_pretrained("efficientnet_lite0")
+
+
+@pytest.fixture(scope="session")
+def photos():
+    return imagenet.load_photos()
