@@ -11,10 +11,11 @@ private attribute (``_run_through_graph``, ``_nodes_by_depth``, ``_inbound_nodes
   :func:`walk_layers` (each layer computed by a callback), :func:`call_at_inference`,
   :func:`run_layers` (a hook on every layer output), with :func:`guided_hook` for guided backprop;
 * BatchNorm folding at inference: :func:`inference_folds`, :func:`batchnorm_producers`,
-  :func:`batchnorm_folds`, :func:`batchnorm_affine`, :func:`folded_convolution`.
+  :func:`batchnorm_folds`, :func:`batchnorm_affine`, :func:`folded_convolution`;
+  the affine parts of linear layers with BatchNorm folded in (LRP): :func:`linear_batchnorm_folds`,
+  :func:`linear_parts`.
 
-Keras and TensorFlow are imported inside the functions, so that the numpy-only modules that import
-:mod:`introspect._validation` (which re-exports some of these names) stay free of TensorFlow.
+Keras and TensorFlow are imported inside the functions, so that importing this module loads neither.
 """
 from __future__ import annotations
 
@@ -290,11 +291,51 @@ def batchnorm_affine(norm):
     return scale, shift
 
 
-def folded_convolution(conv, norm, x):
-    """``norm(conv(x))`` at inference, computed as one convolution with a rescaled kernel."""
+def linear_batchnorm_folds(model) -> dict:
+    """``{id(norm): (norm, layer)}`` for each BatchNormalization fed only by a linear-activation Conv2D,
+    DepthwiseConv2D or Dense layer that feeds only it, so that the two act as one linear layer (LRP)."""
+    import keras
+
+    linear_types = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.Dense)
+    return {id(norm): (norm, layer) for norm, layer in batchnorm_producers(model)
+            if isinstance(layer, linear_types) and norm.axis in (-1, len(norm.input.shape) - 1)
+            and getattr(layer.activation, "__name__", None) == "linear"}
+
+
+def linear_parts(layer, norm=None):
+    """``(apply, kernel, bias)`` with ``layer(x) == activation(apply(x, kernel) + bias)`` at inference.
+
+    A following BatchNormalization ``norm`` is folded in; a lone BatchNormalization is
+    ``x * scale + shift``. Conv2D, DepthwiseConv2D and Dense layers.
+    """
+    import keras
+    import numpy as np
     import tensorflow as tf
 
-    scale, shift = batchnorm_affine(norm)
-    if conv.use_bias:
-        shift = shift + tf.convert_to_tensor(conv.bias) * scale
-    return conv.convolution_op(x, tf.convert_to_tensor(conv.kernel) * scale) + shift
+    if isinstance(layer, keras.layers.BatchNormalization):
+        scale, shift = batchnorm_affine(layer)
+        return (lambda x, k: x * k), scale, shift
+    kernel = tf.convert_to_tensor(layer.kernel)
+    depthwise = isinstance(layer, keras.layers.DepthwiseConv2D)
+    if depthwise:
+        def apply(x, k):
+            return keras.ops.depthwise_conv(x, k, strides=layer.strides, padding=layer.padding,
+                                            data_format=layer.data_format, dilation_rate=layer.dilation_rate)
+    elif isinstance(layer, keras.layers.Conv2D):
+        apply = layer.convolution_op
+    else:
+        apply = keras.ops.matmul
+    channels = int(np.prod(kernel.shape[-2:])) if depthwise else kernel.shape[-1]
+    bias = tf.convert_to_tensor(layer.bias) if layer.use_bias else tf.zeros(channels)
+    if norm is not None:
+        scale, shift = batchnorm_affine(norm)
+        # Output channel c*M + m of a depthwise conv (multiplier M) is kernel[..., c, m].
+        kernel = kernel * (tf.reshape(scale, kernel.shape[-2:]) if depthwise else scale)
+        bias = bias * scale + shift
+    return apply, kernel, bias
+
+
+def folded_convolution(conv, norm, x):
+    """``norm(conv(x))`` at inference, computed as one convolution with a rescaled kernel."""
+    apply, kernel, bias = linear_parts(conv, norm)
+    return apply(x, kernel) + bias

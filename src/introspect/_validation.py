@@ -12,9 +12,6 @@ from typing import Sequence
 
 import numpy as np
 
-# Their home is the Keras-internals module; re-exported here for the modules that check arguments with them.
-from ._keras import all_layer_names, ends_in_softmax, find_layer  # noqa: F401
-
 
 def as_images(images, name: str = "images", *, model=None, value_range=None) -> np.ndarray:
     """Return ``images`` as a finite float32 array of shape ``(N, H, W, C)``.

@@ -21,7 +21,7 @@ def test_public_names_keep_their_path():
         assert name in saliency.__all__, name
         assert getattr(saliency, name) is not None, name
     assert sorted(saliency.METHODS) == sorted(
-        ["vanilla_gradient", "gradient_x_input", "smoothgrad", "integrated_gradients", "guided_backprop",
+        ["vanilla_gradient", "gradient_x_input", "smoothgrad", "integrated_gradients", "guided_backprop", "lrp",
          "grad_cam", "grad_cam_plus_plus", "occlusion", "meaningful_perturbation"])
     assert saliency.OUTPUTS == ("logits", "softmax", "log_softmax")
     # One implementation of the numpy post-processing, in introspect.maps.

@@ -30,8 +30,8 @@ def test_repeated_calls_do_not_retrace():
         method(model, x, 1, batch_size=4, **FAST_SALIENCY_PARAMS.get(name, {}))
     traces = saliency.trace_count(model)
     # One trace per kernel: input gradient, guided gradient, layer gradient (both CAMs), forward score,
-    # occluded score, perturbation optimiser.
-    assert traces == 6
+    # occluded score, perturbation optimiser, LRP's modified backward pass.
+    assert traces == 7
     for name, method in saliency.METHODS.items():
         params = FAST_SALIENCY_PARAMS.get(name, {})
         method(model, x[:5], [0, 1, 2, 0, 1], batch_size=4, **params)   # other N, other targets

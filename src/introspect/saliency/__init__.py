@@ -18,7 +18,7 @@ return raw float arrays shaped like ``images``; CAM, occlusion and mask methods 
 :func:`reduce_channels`, :func:`normalize_percentile` and :func:`gaussian_smooth` (from
 :mod:`introspect.maps`) do that explicitly. :data:`METHODS` maps each method's name to its function.
 
-One file per method family (``gradients``, ``smoothgrad``, ``integrated_gradients``, ``cam``,
+One file per method family (``gradients``, ``smoothgrad``, ``integrated_gradients``, ``lrp``, ``cam``,
 ``occlusion``, ``perturbation``) over a slim engine (``_engine``): all work is done in compiled
 TensorFlow functions, traced once per model and configuration (:func:`trace_count` tells how
 often). The samples of SmoothGrad, the path points of Integrated Gradients and the occluded
@@ -39,6 +39,7 @@ from ._engine import trace_count
 from .cam import grad_cam, grad_cam_plus_plus, grad_cam_plus_plus_weights, grad_cam_weights, last_conv_layer
 from .gradients import gradient_x_input, guided_backprop, vanilla_gradient
 from .integrated_gradients import integrated_gradients
+from .lrp import lrp
 from .occlusion import occlusion
 from .perturbation import meaningful_perturbation
 from .smoothgrad import smoothgrad
@@ -50,6 +51,7 @@ METHODS: dict[str, Callable] = {
     "smoothgrad": smoothgrad,
     "integrated_gradients": integrated_gradients,
     "guided_backprop": guided_backprop,
+    "lrp": lrp,
     "grad_cam": grad_cam,
     "grad_cam_plus_plus": grad_cam_plus_plus,
     "occlusion": occlusion,
