@@ -53,10 +53,10 @@ notebooks: data
 test: data
 	$(PY) -m pytest -q
 
+# One table (benchmarks/report.py); `make benchmarks BENCH_ARGS=--quick` for a smoke run. The other
+# benchmarks/bench_*.py scripts (memory, optimisation, ImageNet conversion) run on their own.
 benchmarks: data
-	$(PY) benchmarks/bench_saliency.py
-	$(PY) benchmarks/bench_optimize.py
-	$(PY) benchmarks/bench_imagenet.py
+	$(PY) benchmarks/report.py $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -82,7 +82,8 @@ def floors(model, class_index: int):
     return (lambda inputs: run(gradient, inputs)), (lambda inputs: run(forward, inputs))
 
 
-def timing_table(args) -> None:
+def measure_timings(args) -> tuple[str, list[dict]]:
+    """A header line and one row per method: ``{method, ours_s, tfexplain_s, floor_s, ours_cpu_s, ...}``."""
     import keras
     import tensorflow as tf
     from tf_explain.core.grad_cam import GradCAM
@@ -112,60 +113,70 @@ def timing_table(args) -> None:
 
     rows = {
         "vanilla_gradient": dict(
-            ours=lambda: saliency.vanilla_gradient(model, images, class_index),
+            ours=lambda: saliency.vanilla_gradient(model, images, class_index, progress=False),
             tfexplain=lambda: VanillaGradients.compute_gradients(images, model, class_index).numpy(),
             floor=gradient_floor(images)),
         f"smoothgrad n={n_samples}": dict(
-            ours=lambda: saliency.smoothgrad(model, images, class_index, n_samples=n_samples, noise_level=noise),
+            ours=lambda: saliency.smoothgrad(model, images, class_index, n_samples=n_samples, noise_level=noise,
+                                             progress=False),
             tfexplain=lambda: SmoothGrad.get_averaged_gradients(
                 SmoothGrad.generate_noisy_images(images, n_samples, noise), model, class_index, n_samples).numpy(),
             floor=gradient_floor(noisy.astype(np.float32))),
         f"integrated_gradients steps={steps}": dict(
-            ours=lambda: saliency.integrated_gradients(model, images, class_index, steps=steps),
+            ours=lambda: saliency.integrated_gradients(model, images, class_index, steps=steps, progress=False),
             tfexplain=lambda: IntegratedGradients.get_integrated_gradients(
                 IntegratedGradients.generate_interpolations(images, steps), model, class_index, steps).numpy(),
             floor=gradient_floor(paths.astype(np.float32))),
         f"smoothgrad n={n_samples} bs=256": dict(
             ours=lambda: saliency.smoothgrad(model, images, class_index, n_samples=n_samples, noise_level=noise,
-                                             batch_size=256),
+                                             batch_size=256, progress=False),
             tfexplain=lambda: SmoothGrad.get_averaged_gradients(
                 SmoothGrad.generate_noisy_images(images, n_samples, noise), model, class_index, n_samples).numpy(),
             floor=gradient_floor(noisy.astype(np.float32))),
         f"integrated_gradients steps={steps} bs=256": dict(
-            ours=lambda: saliency.integrated_gradients(model, images, class_index, steps=steps, batch_size=256),
+            ours=lambda: saliency.integrated_gradients(model, images, class_index, steps=steps, batch_size=256,
+                                                       progress=False),
             tfexplain=lambda: IntegratedGradients.get_integrated_gradients(
                 IntegratedGradients.generate_interpolations(images, steps), model, class_index, steps).numpy(),
             floor=gradient_floor(paths.astype(np.float32))),
         f"occlusion patch={patch}": dict(
-            ours=lambda: saliency.occlusion(model, images, class_index, patch=patch, baseline=0.5),
+            ours=lambda: saliency.occlusion(model, images, class_index, patch=patch, baseline=0.5, progress=False),
             tfexplain=lambda: [occlusion_explainer.get_sensitivity_map(model, image, class_index, patch)
                                for image in images],
             floor=forward_floor(occluded)),
         "grad_cam": dict(
-            ours=lambda: saliency.grad_cam(model, images, class_index, layer="conv3"),
+            ours=lambda: saliency.grad_cam(model, images, class_index, layer="conv3", progress=False),
             tfexplain=lambda: GradCAM.generate_ponderated_output(*GradCAM.get_gradients_and_filters(
                 model, images, "conv3", class_index, use_guided_grads=False)),
             floor=gradient_floor(images)),
     }
-    print(f"\n{description}, {len(images)} test images 28x28x1, batch_size={BATCH_SIZE}, "
-          f"best of {args.repeats} after warm-up; {os.cpu_count()} CPU cores, TF {tf.__version__}, "
-          f"load average {os.getloadavg()[0]:.1f}")
+    header = (f"{description}, {len(images)} test images 28x28x1, batch_size={BATCH_SIZE}, "
+              f"best of {args.repeats} after warm-up; {os.cpu_count()} CPU cores, TF {tf.__version__}, "
+              f"load average {os.getloadavg()[0]:.1f}")
+    perturbation_images = images[:args.mp_images]
+    rows[f"meaningful_perturbation {len(perturbation_images)}x{args.mp_steps}"] = dict(
+        ours=lambda: saliency.meaningful_perturbation(model, perturbation_images, class_index, steps=args.mp_steps,
+                                                      progress=False),
+        floor=gradient_floor(np.repeat(perturbation_images, args.mp_steps, axis=0)))
+    results = []
+    for name, functions in rows.items():
+        times = best_times(functions, max(1, args.repeats - 1) if name.startswith("meaningful") else args.repeats)
+        missing = (float("nan"), float("nan"))
+        results.append(dict(method=name, ours_s=times["ours"][0], tfexplain_s=times.get("tfexplain", missing)[0],
+                            floor_s=times["floor"][0], ours_cpu_s=times["ours"][1],
+                            tfexplain_cpu_s=times.get("tfexplain", missing)[1], floor_cpu_s=times["floor"][1]))
+    return header, results
+
+
+def timing_table(args) -> None:
+    header, results = measure_timings(args)
+    print(f"\n{header}")
     print(f"{'method':<34} {'ours_s':>7} {'tfexplain_s':>11} {'ratio':>6} {'floor_ratio':>11}   |  CPU time: "
           f"{'ours_s':>7} {'tfexplain_s':>11} {'ratio':>6} {'floor_ratio':>11}")
-    for name, functions in rows.items():
-        times = best_times(functions, args.repeats)
-        print(f"{name:<34}" + "   |           ".join(
-            f" {times['ours'][k]:7.3f} {times['tfexplain'][k]:11.3f} {times['tfexplain'][k] / times['ours'][k]:6.2f} "
-            f"{times['ours'][k] / times['floor'][k]:11.2f}" for k in (0, 1)), flush=True)
-
-    perturbation_images = images[:args.mp_images]
-    times = best_times({
-        "ours": lambda: saliency.meaningful_perturbation(model, perturbation_images, class_index, steps=args.mp_steps),
-        "floor": gradient_floor(np.repeat(perturbation_images, args.mp_steps, axis=0)),
-    }, max(1, args.repeats - 1))
-    name = f"meaningful_perturbation {len(perturbation_images)}x{args.mp_steps}"
-    print(f"{name:<34}" + "   |           ".join(
-        f" {times['ours'][k]:7.3f} {'-':>11} {'-':>6} {times['ours'][k] / times['floor'][k]:11.2f}" for k in (0, 1)))
+    for row in results:
+        print(f"{row['method']:<34}" + "   |           ".join(
+            f" {row['ours' + k]:7.3f} {row['tfexplain' + k]:11.3f} {row['tfexplain' + k] / row['ours' + k]:6.2f} "
+            f"{row['ours' + k] / row['floor' + k]:11.2f}" for k in ("_s", "_cpu_s")), flush=True)
     print("ratio = tfexplain_s / ours_s (times faster); floor_ratio = ours_s / bare compiled forward+backward of the "
           f"model (forward only for occlusion) over the same inputs in chunks of {BATCH_SIZE}. Ours folds each "
           "BatchNorm into its convolution, so it can beat the floor.")
@@ -210,7 +221,8 @@ def memory_child(args) -> None:
     if args.memory_child == "ours":
         from introspect import saliency
 
-        saliency.smoothgrad(model, images, 0, n_samples=args.samples, noise_level=0.15, batch_size=BATCH_SIZE)
+        saliency.smoothgrad(model, images, 0, n_samples=args.samples, noise_level=0.15, batch_size=BATCH_SIZE,
+                            progress=False)
     else:
         from tf_explain.core.smoothgrad import SmoothGrad
 

@@ -6,6 +6,7 @@ from scipy.ndimage import gaussian_filter
 import keras
 from helpers import batchnorm_cnn, blob_images
 from introspect import saliency
+from introspect.saliency.integrated_gradients import RULES, path_rule
 
 
 def _expected_baseline(baseline, images: np.ndarray, sigma: float) -> np.ndarray:
@@ -24,14 +25,15 @@ def _expected_baseline(baseline, images: np.ndarray, sigma: float) -> np.ndarray
     return low + noise * (high - low)
 
 
+@pytest.mark.parametrize("rule", RULES)
 @pytest.mark.parametrize("baseline", ["zero", "black", "mean", "blur", "uniform", 0.25, "array"])
-def test_linear_integrated_gradients(linear, images, baseline):
+def test_linear_integrated_gradients(linear, images, baseline, rule):
     model, w, _ = linear
     if baseline == "array":
         baseline = np.random.default_rng(6).uniform(size=images.shape).astype(np.float32)
     # Default blur sigma: max(1, max(H, W) / 10) = 1 pixel for 6 x 5 images.
     reference = _expected_baseline(baseline, images, sigma=1.0)
-    attributions, delta = saliency.integrated_gradients(model, images, 1, baseline=baseline, steps=7,
+    attributions, delta = saliency.integrated_gradients(model, images, 1, baseline=baseline, steps=7, rule=rule,
                                                         return_delta=True)
     np.testing.assert_allclose(attributions, w[1] * (images - reference), atol=1e-5)
     np.testing.assert_allclose(delta, 0.0, atol=1e-4)
@@ -68,6 +70,33 @@ def test_integrated_gradients_completeness(trained_cnn, baseline):
     assert np.all(np.abs(total - change) <= 0.01 * np.abs(change))
 
 
+@pytest.mark.parametrize("rule", RULES)
+def test_completeness_error_falls_with_steps(trained_cnn, rule):
+    x, labels = blob_images(8, 2)
+    errors = []
+    for steps in (4, 16, 64):
+        attributions, delta = saliency.integrated_gradients(trained_cnn, x, labels, steps=steps, rule=rule,
+                                                            return_delta=True, progress=False)
+        change = attributions.reshape(len(x), -1).sum(axis=1) - delta
+        errors.append(np.mean(np.abs(delta) / np.abs(change)))
+    assert errors[2] < errors[1] < errors[0], errors
+    assert errors[2] < 0.01, errors
+
+
+def test_fitted_rule_on_any_density():
+    # A lopsided density: points crowd into the dense cells, weights stay positive and sum to 1.
+    density = np.array([3.0, 0.5, 0.25, 0.25])
+    alphas, weights = path_rule("fitted", 12, density)
+    assert np.all(np.diff(alphas) > 0) and 0 < alphas[0] and alphas[-1] < 1
+    assert np.sum(alphas < 0.25) > 12 * 0.25 * 1.5
+    assert np.all(weights > 0)
+    np.testing.assert_allclose(weights.sum(), 1.0)
+    for rule in ("gauss_legendre", "trapezoid", "riemann_midpoint"):
+        np.testing.assert_allclose(path_rule(rule, 9)[1].sum(), 1.0)
+        # exact on a straight line (the integrand of IG on a model quadratic along the path)
+        np.testing.assert_allclose(np.dot(path_rule(rule, 9)[1], 3 * path_rule(rule, 9)[0] + 1), 2.5)
+
+
 def test_integrated_gradients_matches_tf_explain(cnn, cnn_images):
     # tf-explain returns the plain mean of the gradients at steps points 0, 1/(n-1), ..., 1 from a
     # black baseline; the trapezoid rule counts both ends half, so with g0, g1 the end gradients:
@@ -79,11 +108,13 @@ def test_integrated_gradients_matches_tf_explain(cnn, cnn_images):
     theirs = IntegratedGradients.get_integrated_gradients(paths, cnn, 2, steps).numpy()
     ends = saliency.vanilla_gradient(cnn, np.zeros_like(cnn_images), 2) + saliency.vanilla_gradient(cnn, cnn_images, 2)
     expected = cnn_images * (steps * theirs - ends / 2) / (steps - 1)
-    np.testing.assert_allclose(saliency.integrated_gradients(cnn, cnn_images, 2, steps=steps), expected, atol=1e-5)
+    ours = saliency.integrated_gradients(cnn, cnn_images, 2, steps=steps, rule="trapezoid")
+    np.testing.assert_allclose(ours, expected, atol=1e-5)
 
 
 @pytest.mark.parametrize("params, argument", [
-    (dict(steps=0), "steps"), (dict(steps=1), "steps"), (dict(steps=-3), "steps"),
+    (dict(steps=0), "steps"), (dict(steps=1, rule="trapezoid"), "steps"), (dict(steps=-3), "steps"),
+    (dict(rule="simpson"), "rule"), (dict(rule=None), "rule"), (dict(progress="yes"), "progress"),
     (dict(baseline="grey"), "baseline"), (dict(baseline=np.zeros((2, 2))), "baseline"),
     (dict(baseline=np.full((12, 12, 1), np.nan)), "baseline"),
     (dict(baseline="blur", blur_sigma=0), "blur_sigma"), (dict(baseline="uniform", seed=-1), "seed"),

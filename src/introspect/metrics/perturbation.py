@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._progress import bar
 from .._validation import as_class_indices, non_negative_int, one_of, positive_int
 from ..maps import baseline_images
 from ..numerics import predict
@@ -101,7 +102,7 @@ class ContrastiveCurve:
 
 
 def _perturbed_outputs(model, images, maps, *, kind, steps, baseline, output, absolute, random_reference, seed,
-                       batch_size, blur_sigma):
+                       batch_size, blur_sigma, progress):
     """Model outputs ``(R, N, steps + 1, K)`` along the map order (and, R = 2, a seeded random order)."""
     images = check_images(images, model)
     relevance = as_maps(maps, n=len(images), spatial=images.shape[1:3])
@@ -122,8 +123,13 @@ def _perturbed_outputs(model, images, maps, *, kind, steps, baseline, output, ab
     fractions = np.linspace(0.0, 1.0, steps + 1)
     counts = np.floor(fractions * pixels + 0.5).astype(int)
     # all images of a step (and their random-order twins) go through the model as one batch
-    outputs = np.stack([predict(model, np.where(ranks < count, replacement, source), batch_size=batch_size,
-                                output=output) for count in counts], axis=1)
+    outputs = []
+    with bar(len(counts), f"{kind} curve", progress, unit="steps") as shown:
+        for count in counts:
+            outputs.append(predict(model, np.where(ranks < count, replacement, source), batch_size=batch_size,
+                                   output=output))
+            shown.update()
+    outputs = np.stack(outputs, axis=1)
     return fractions, outputs.reshape(copies, n, steps + 1, -1)
 
 
@@ -146,7 +152,7 @@ def _curve(kind, model, images, maps, targets, **options) -> PerturbationCurve:
 
 def deletion_curve(model, images, maps, targets=None, *, steps: int = 20, baseline="blur", output: str = "softmax",
                    absolute: bool = False, random_reference: bool = True, seed: int = 0, batch_size: int = 256,
-                   blur_sigma: float | None = None) -> PerturbationCurve:
+                   blur_sigma: float | None = None, progress: bool = True) -> PerturbationCurve:
     """Target score while the most relevant pixels are replaced by a baseline, step by step.
 
     Pixel flipping (Samek et al., arXiv:1509.06321) in the deletion form of RISE (Petsiuk
@@ -172,6 +178,8 @@ def deletion_curve(model, images, maps, targets=None, *, steps: int = 20, baseli
     output : ``"softmax"`` (probability, default) or ``"logits"``
     random_reference : bool
         Also run a seeded random pixel order (``seed``) for reference.
+    progress : bool
+        Show a plain-text progress bar (one tick per step) when the call lasts over ~2 s.
 
     Returns
     -------
@@ -180,12 +188,12 @@ def deletion_curve(model, images, maps, targets=None, *, steps: int = 20, baseli
     """
     return _curve("deletion", model, images, maps, targets, steps=steps, baseline=baseline, output=output,
                   absolute=absolute, random_reference=random_reference, seed=seed, batch_size=batch_size,
-                  blur_sigma=blur_sigma)
+                  blur_sigma=blur_sigma, progress=progress)
 
 
 def insertion_curve(model, images, maps, targets=None, *, steps: int = 20, baseline="blur", output: str = "softmax",
                     absolute: bool = False, random_reference: bool = True, seed: int = 0, batch_size: int = 256,
-                    blur_sigma: float | None = None) -> PerturbationCurve:
+                    blur_sigma: float | None = None, progress: bool = True) -> PerturbationCurve:
     """Target score while the most relevant pixels are put back into a baseline image, step by step.
 
     The insertion metric of RISE (Petsiuk et al., arXiv:1806.07421): starts from the baseline
@@ -194,13 +202,13 @@ def insertion_curve(model, images, maps, targets=None, *, steps: int = 20, basel
     """
     return _curve("insertion", model, images, maps, targets, steps=steps, baseline=baseline, output=output,
                   absolute=absolute, random_reference=random_reference, seed=seed, batch_size=batch_size,
-                  blur_sigma=blur_sigma)
+                  blur_sigma=blur_sigma, progress=progress)
 
 
 def contrastive_deletion_curve(model, images, maps, true_labels, *, predicted=None, steps: int = 20,
                                baseline="blur", absolute: bool = False, random_reference: bool = True,
                                seed: int = 0, batch_size: int = 256,
-                               blur_sigma: float | None = None) -> ContrastiveCurve:
+                               blur_sigma: float | None = None, progress: bool = True) -> ContrastiveCurve:
     """Delete pixels in order of ``maps`` and track ``p(true) - p(pred)`` (softmax probabilities).
 
     Meant for misclassified images and a contrastive map of "why ``pred`` rather than
@@ -217,7 +225,8 @@ def contrastive_deletion_curve(model, images, maps, true_labels, *, predicted=No
     """
     fractions, outputs = _perturbed_outputs(
         model, images, maps, kind="deletion", steps=steps, baseline=baseline, output="softmax", absolute=absolute,
-        random_reference=random_reference, seed=seed, batch_size=batch_size, blur_sigma=blur_sigma)
+        random_reference=random_reference, seed=seed, batch_size=batch_size, blur_sigma=blur_sigma,
+        progress=progress)
     n, k = outputs.shape[1], outputs.shape[3]
     true = as_class_indices(true_labels, n, k, "true_labels")
     # step 0 of a deletion curve is the untouched image, so its argmax is the model's prediction

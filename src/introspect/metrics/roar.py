@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._progress import bar
 from .._validation import as_images, non_negative_int, positive_int
 from .._validation import fraction as check_fraction
 from ._checks import as_maps, check_method, check_targets, method_maps, pixel_ranks
@@ -81,7 +82,7 @@ def roar(model, methods, x_train, y_train, x_test, y_test, *, fractions=None, bu
          train_size: int | None = None, test_size: int | None = None, quick: bool = False,
          random_reference: bool = True,
          absolute: bool = True, seed: int = 0, batch_size: int = 64, method_params: Mapping | None = None,
-         train_params: Mapping | None = None, verbose: int = 0) -> RoarResult:
+         train_params: Mapping | None = None, verbose: int = 0, progress: bool = True) -> RoarResult:
     """RemOve And Retrain (Hooker et al., arXiv:1806.10758).
 
     For each method (and a random order), the maps of the trained ``model`` rank the pixels of
@@ -110,6 +111,8 @@ def roar(model, methods, x_train, y_train, x_test, y_test, *, fractions=None, bu
         Cost controls; ``None`` takes :data:`ROAR_FULL` (3 epochs, 10,000 train / 2,000 test
         images) or, with ``quick=True``, :data:`ROAR_QUICK` (2 epochs, 2,000 / 500). Subsets
         are stratified and seeded; pass ``len(x_train)`` to use everything.
+    progress : bool
+        Show a plain-text progress bar (one tick per map set or training) when the call lasts over ~2 s.
 
     Returns
     -------
@@ -140,16 +143,23 @@ def roar(model, methods, x_train, y_train, x_test, y_test, *, fractions=None, bu
                         train_params=train_params)
         return models.accuracy(fresh, test_images, y_test)
 
-    rankings = {name: (method_maps(fn, model, x_train, y_train, batch_size, method_params),
-                       method_maps(fn, model, x_test, y_test, batch_size, method_params))
-                for name, fn in methods.items()}
-    if random_reference:
-        rng = np.random.default_rng(seed)
-        rankings["random"] = (rng.random(x_train.shape[:3]), rng.random(x_test.shape[:3]))
-    intact = retrained_accuracy(x_train, x_test)
-    accuracy = {}
-    for name, (train_maps, test_maps) in rankings.items():
-        accuracy[name] = np.array([intact] + [
-            retrained_accuracy(remove_pixels(x_train, train_maps, f, absolute=absolute),
-                               remove_pixels(x_test, test_maps, f, absolute=absolute)) for f in fractions])
+    stages = len(methods) + 1 + (len(methods) + random_reference) * len(fractions)
+    with bar(stages, "ROAR", progress, unit="stages") as shown:
+        rankings = {}
+        for name, fn in methods.items():
+            rankings[name] = (method_maps(fn, model, x_train, y_train, batch_size, method_params),
+                              method_maps(fn, model, x_test, y_test, batch_size, method_params))
+            shown.update()
+        if random_reference:
+            rng = np.random.default_rng(seed)
+            rankings["random"] = (rng.random(x_train.shape[:3]), rng.random(x_test.shape[:3]))
+        intact = retrained_accuracy(x_train, x_test)
+        shown.update()
+        accuracy = {name: [intact] for name in rankings}
+        for name, (train_maps, test_maps) in rankings.items():
+            for f in fractions:
+                accuracy[name].append(retrained_accuracy(remove_pixels(x_train, train_maps, f, absolute=absolute),
+                                                         remove_pixels(x_test, test_maps, f, absolute=absolute)))
+                shown.update()
+    accuracy = {name: np.array(values) for name, values in accuracy.items()}
     return RoarResult(np.array([0.0, *fractions]), accuracy, train_indices, test_indices, epochs)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._keras import all_layer_names, find_layer, weighted_layers
+from .._progress import bar
 from .._validation import as_images, non_negative_int, positive_int
 from ._checks import check_images, check_method, check_targets, method_maps
 from ._models import clone, randomize_layer, retrain
@@ -64,7 +65,8 @@ def _layers_to_randomize(model, layers) -> list[str]:
 
 
 def model_randomization(model, method, images, targets, *, cascading: bool = True, layers=None, seed: int = 0,
-                        batch_size: int = 64, method_params: Mapping | None = None) -> RandomizationResult:
+                        batch_size: int = 64, method_params: Mapping | None = None,
+                        progress: bool = True) -> RandomizationResult:
     """Adebayo et al.'s model-parameter randomisation test (arXiv:1810.03292).
 
     The maps of ``method`` on the intact ``model`` are compared with its maps on a clone whose
@@ -85,6 +87,8 @@ def model_randomization(model, method, images, targets, *, cascading: bool = Tru
         Layers to randomise, in this order; default every layer with weights, top down.
     seed : int
         Seeds the re-initialisation (the same seed gives the same random weights).
+    progress : bool
+        Show a plain-text progress bar (one tick per set of maps) when the call lasts over ~2 s.
 
     Returns
     -------
@@ -102,18 +106,21 @@ def model_randomization(model, method, images, targets, *, cascading: bool = Tru
     def maps_of(network) -> np.ndarray:
         return method_maps(method, network, images, targets, batch_size, method_params)
 
-    reference = maps_of(model)
-    original_weights = randomized.get_weights()
-    rows, maps = ["original"], {"reference": reference, "original": maps_of(randomized)}
-    scores = [similarities(reference, maps["original"])]
-    index = {layer.name: i for i, layer in enumerate(weighted_layers(model))}
-    for name in names:
-        if not cascading:
-            randomized.set_weights(original_weights)
-        randomize_layer(find_layer(randomized, name), seed, index.get(name, len(index)))
-        maps[name] = maps_of(randomized)
-        scores.append(similarities(reference, maps[name]))
-        rows.append(name)
+    with bar(len(names) + 2, "model randomisation", progress, unit="maps") as shown:
+        reference = maps_of(model)
+        original_weights = randomized.get_weights()
+        rows, maps = ["original"], {"reference": reference, "original": maps_of(randomized)}
+        shown.update(2)
+        scores = [similarities(reference, maps["original"])]
+        index = {layer.name: i for i, layer in enumerate(weighted_layers(model))}
+        for name in names:
+            if not cascading:
+                randomized.set_weights(original_weights)
+            randomize_layer(find_layer(randomized, name), seed, index.get(name, len(index)))
+            maps[name] = maps_of(randomized)
+            scores.append(similarities(reference, maps[name]))
+            rows.append(name)
+            shown.update()
     per_example = {metric: np.stack([row[metric] for row in scores]) for metric in SIMILARITIES}
     return RandomizationResult("cascading" if cascading else "independent", rows, per_example, maps)
 
@@ -141,7 +148,8 @@ class LabelRandomizationResult:
 
 def label_randomization(model, method, images, targets, x_train, y_train, *, builder=None, epochs: int = 2,
                         seed: int = 0, batch_size: int = 64, method_params: Mapping | None = None,
-                        train_params: Mapping | None = None, verbose: int = 0) -> LabelRandomizationResult:
+                        train_params: Mapping | None = None, verbose: int = 0,
+                        progress: bool = True) -> LabelRandomizationResult:
     """Adebayo et al.'s data-randomisation test (arXiv:1810.03292).
 
     Trains the same architecture (``builder()``, default a fresh ``clone_model(model)``) on
@@ -149,7 +157,8 @@ def label_randomization(model, method, images, targets, x_train, y_train, *, bui
     then compares ``method``'s maps of ``images`` ``(N, H, W, C)`` for ``targets`` (int or
     ``(N,)``) on ``model`` and on that model. A model that learned nothing about the labels
     should get different explanations; high similarity means the method mostly shows the
-    input. ``model`` is not changed.
+    input. ``model`` is not changed. ``progress`` shows a plain-text bar (training, then each set
+    of maps) when the call lasts over ~2 s.
     """
     from .. import models
 
@@ -162,9 +171,13 @@ def label_randomization(model, method, images, targets, x_train, y_train, *, bui
     seed = non_negative_int(seed, "seed")
     batch_size = positive_int(batch_size, "batch_size")
     shuffled = np.random.default_rng(seed).permutation(y_train)
-    random_model = retrain(model, builder, x_train, shuffled, epochs=epochs, seed=seed, verbose=verbose,
-                           train_params=train_params)
-    maps = method_maps(method, model, images, targets, batch_size, method_params)
-    random_maps = method_maps(method, random_model, images, targets, batch_size, method_params)
+    with bar(3, "label randomisation", progress, unit="stages") as shown:
+        random_model = retrain(model, builder, x_train, shuffled, epochs=epochs, seed=seed, verbose=verbose,
+                               train_params=train_params)
+        shown.update()
+        maps = method_maps(method, model, images, targets, batch_size, method_params)
+        shown.update()
+        random_maps = method_maps(method, random_model, images, targets, batch_size, method_params)
+        shown.update()
     return LabelRandomizationResult(similarities(maps, random_maps), maps, random_maps, random_model,
                                     models.accuracy(random_model, x_train, shuffled))

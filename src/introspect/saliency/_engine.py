@@ -21,6 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import _keras
+from .._progress import bar
 
 if TYPE_CHECKING:
     from ._arguments import Request
@@ -196,10 +197,12 @@ def _prefetched(build: Callable, starts):
 
 
 def stream_gradients(request: Request, function, samples: int, make_inputs: Callable,
-                     weights: np.ndarray | None = None, squares: bool = False):
+                     weights: np.ndarray | None = None, squares: bool = False, progress: bool = False,
+                     description: str = "gradients"):
     """Sum over ``samples`` inputs per image of ``weights[s] * gradient`` (and of ``gradient**2``).
 
-    ``make_inputs(image_index, sample_index)`` builds the chunk's inputs ``(B, H, W, C)``.
+    ``make_inputs(image_index, sample_index)`` builds the chunk's inputs ``(B, H, W, C)``;
+    ``progress`` shows a bar (:func:`introspect._progress.bar`) advanced once per chunk.
     Returns ``(sums, square_sums or None, scores (N, samples))``.
     """
     n = len(request.images)
@@ -213,30 +216,43 @@ def stream_gradients(request: Request, function, samples: int, make_inputs: Call
         image_index, sample_index = np.divmod(flat, samples)
         return flat, image_index, sample_index, make_inputs(image_index, sample_index)
 
-    for flat, image_index, sample_index, inputs in _prefetched(chunk, range(0, total, request.batch_size)):
-        grads, score = function(inputs, request.targets[image_index], request.foils[image_index])
-        grads = grads.numpy()
-        scores[flat] = score.numpy()
-        weighted = grads if weights is None else grads * weights[sample_index].reshape(-1, 1, 1, 1)
-        _segment_add(sums, image_index, weighted)
-        if squares:
-            _segment_add(square_sums, image_index, np.square(grads))
+    with bar(total, description, progress, unit="inputs") as shown:
+        for flat, image_index, sample_index, inputs in _prefetched(chunk, range(0, total, request.batch_size)):
+            grads, score = function(inputs, request.targets[image_index], request.foils[image_index])
+            grads = grads.numpy()
+            scores[flat] = score.numpy()
+            weighted = grads if weights is None else grads * weights[sample_index].reshape(-1, 1, 1, 1)
+            _segment_add(sums, image_index, weighted)
+            if squares:
+                _segment_add(square_sums, image_index, np.square(grads))
+            shown.update(len(flat))
     return sums, square_sums, scores.reshape(n, samples)
 
 
-def input_gradients(request: Request, guided: bool = False) -> np.ndarray:
+def input_gradients(request: Request, guided: bool = False, progress: bool = False,
+                    description: str = "gradients") -> np.ndarray:
     """``d score / d images`` ``(N, H, W, C)`` float64 of the request's images, one pass."""
     sums, _, _ = stream_gradients(request, request.engine.gradient(request, guided), 1,
-                                  lambda image_index, _: request.images[image_index])
+                                  lambda image_index, _: request.images[image_index], progress=progress,
+                                  description=description)
     return sums
 
 
-def stream_scores(request: Request, function, inputs: np.ndarray) -> np.ndarray:
+def chunked(total: int, size: int, description: str, progress: bool):
+    """The starts of ``range(0, total, size)``, advancing a progress bar by each chunk once it is done."""
+    with bar(total, description, progress, unit="inputs") as shown:
+        for start in range(0, total, size):
+            yield start
+            shown.update(min(size, total - start))
+
+
+def stream_scores(request: Request, function, inputs: np.ndarray, progress: bool = False,
+                  description: str = "scores") -> np.ndarray:
     """Scores ``(N,)`` of ``function(x, targets, foils)`` over ``inputs`` (one per image), in chunks."""
     return np.concatenate([
         function(inputs[i:i + request.batch_size], request.targets[i:i + request.batch_size],
                  request.foils[i:i + request.batch_size]).numpy()
-        for i in range(0, len(inputs), request.batch_size)])
+        for i in chunked(len(inputs), request.batch_size, description, progress)])
 
 
 def upsample(maps: np.ndarray, size: tuple) -> np.ndarray:

@@ -14,7 +14,7 @@ import numpy as np
 from .. import _keras
 from .._keras import last_conv_layer
 from ._arguments import prepare
-from ._engine import upsample
+from ._engine import chunked, upsample
 
 __all__ = ["grad_cam", "grad_cam_plus_plus", "grad_cam_weights", "grad_cam_plus_plus_weights", "last_conv_layer"]
 
@@ -37,7 +37,8 @@ def grad_cam_plus_plus_weights(activations: np.ndarray, gradients: np.ndarray) -
     return (alpha * np.maximum(gradients, 0.0)).sum(axis=(1, 2))
 
 
-def _cam(model, images, targets, output, foil, batch_size, layer, weigh: Callable, relu: bool) -> np.ndarray:
+def _cam(model, images, targets, output, foil, batch_size, layer, weigh: Callable, relu: bool,
+         progress: bool, description: str) -> np.ndarray:
     request = prepare(model, images, targets, output, foil, batch_size)
     if layer is not None and not isinstance(layer, str):
         raise ValueError(f"`layer` must be a layer name (str) or None; got {layer!r}.")
@@ -47,7 +48,7 @@ def _cam(model, images, targets, output, foil, batch_size, layer, weigh: Callabl
                          "CAM methods need a functional or Sequential model (nested ones are fine).")
     function = request.engine.layer_gradient(request, layer_object)
     maps = []
-    for start in range(0, len(request.images), request.batch_size):
+    for start in chunked(len(request.images), request.batch_size, description, progress):
         part = slice(start, start + request.batch_size)
         activations, gradients = function(request.images[part], request.targets[part], request.foils[part])
         activations, gradients = activations.numpy(), gradients.numpy()
@@ -60,7 +61,7 @@ def _cam(model, images, targets, output, foil, batch_size, layer, weigh: Callabl
 
 
 def grad_cam(model, images, targets, *, output: str = "logits", foil=None, batch_size: int = 64,
-             layer: str | None = None, relu: bool = True) -> np.ndarray:
+             layer: str | None = None, relu: bool = True, progress: bool = True) -> np.ndarray:
     """Grad-CAM: a layer's activations weighted by the spatial mean of the score's gradient.
 
     Selvaraju et al., "Grad-CAM: visual explanations from deep networks via gradient-based
@@ -75,21 +76,24 @@ def grad_cam(model, images, targets, *, output: str = "logits", foil=None, batch
         the last Conv2D (:func:`last_conv_layer`).
     relu : bool
         Keep only positive evidence, as in the paper; ``False`` keeps the sign (useful with ``foil``).
+    progress : bool
+        Show a plain-text progress bar when the call lasts over ~2 s; ``False`` silences it.
 
     Returns
     -------
     np.ndarray, (N, H, W) float32
         Maps upsampled bilinearly to the input size.
     """
-    return _cam(model, images, targets, output, foil, batch_size, layer, grad_cam_weights, relu)
+    return _cam(model, images, targets, output, foil, batch_size, layer, grad_cam_weights, relu, progress, "Grad-CAM")
 
 
 def grad_cam_plus_plus(model, images, targets, *, output: str = "logits", foil=None, batch_size: int = 64,
-                       layer: str | None = None, relu: bool = True) -> np.ndarray:
+                       layer: str | None = None, relu: bool = True, progress: bool = True) -> np.ndarray:
     """Grad-CAM++: channel weights from positive gradients weighted per location.
 
     Chattopadhyay et al., "Grad-CAM++: improved visual explanations for deep convolutional
     networks", arXiv:1710.11063. Parameters as in :func:`grad_cam` (score: the logit by
     default); the result is ``(N, H, W)`` float32, upsampled bilinearly to the input size.
     """
-    return _cam(model, images, targets, output, foil, batch_size, layer, grad_cam_plus_plus_weights, relu)
+    return _cam(model, images, targets, output, foil, batch_size, layer, grad_cam_plus_plus_weights, relu, progress,
+                "Grad-CAM++")

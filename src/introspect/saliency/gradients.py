@@ -9,7 +9,7 @@ from ._engine import input_gradients
 
 
 def vanilla_gradient(model, images, targets, *, output: str = "logits", foil=None,
-                     batch_size: int = 64) -> np.ndarray:
+                     batch_size: int = 64, progress: bool = True) -> np.ndarray:
     """Gradient of the class score with respect to the input pixels.
 
     Simonyan, Vedaldi & Zisserman, "Deep inside convolutional networks", arXiv:1312.6034.
@@ -28,6 +28,8 @@ def vanilla_gradient(model, images, targets, *, output: str = "logits", foil=Non
         Explain ``score[target] - score[foil]`` instead.
     batch_size : int
         Images per compiled call.
+    progress : bool
+        Show a plain-text progress bar when the call lasts over ~2 s; ``False`` silences it.
 
     Returns
     -------
@@ -35,11 +37,11 @@ def vanilla_gradient(model, images, targets, *, output: str = "logits", foil=Non
         Signed gradients, same shape as ``images``.
     """
     request = prepare(model, images, targets, output, foil, batch_size)
-    return input_gradients(request).astype(np.float32)
+    return input_gradients(request, progress=progress, description="vanilla gradient").astype(np.float32)
 
 
 def gradient_x_input(model, images, targets, *, output: str = "logits", foil=None,
-                     batch_size: int = 64) -> np.ndarray:
+                     batch_size: int = 64, progress: bool = True) -> np.ndarray:
     """Gradient times input, the first-order Taylor contribution of each pixel.
 
     Shrikumar et al., "Not just a black box", arXiv:1605.01713. Parameters as in
@@ -51,11 +53,12 @@ def gradient_x_input(model, images, targets, *, output: str = "logits", foil=Non
         ``images * d score / d images``.
     """
     request = prepare(model, images, targets, output, foil, batch_size)
-    return (input_gradients(request) * request.images).astype(np.float32)
+    gradients = input_gradients(request, progress=progress, description="gradient x input")
+    return (gradients * request.images).astype(np.float32)
 
 
 def guided_backprop(model, images, targets, *, output: str = "logits", foil=None,
-                    batch_size: int = 64) -> np.ndarray:
+                    batch_size: int = 64, progress: bool = True) -> np.ndarray:
     """Gradient in which every ReLU also blocks negative incoming gradients.
 
     Springenberg et al., "Striving for simplicity: the all convolutional net", arXiv:1412.6806.
@@ -70,4 +73,4 @@ def guided_backprop(model, images, targets, *, output: str = "logits", foil=None
     """
     request = prepare(model, images, targets, output, foil, batch_size)
     _keras.check_layerwise(model, "guided_backprop")
-    return input_gradients(request, guided=True).astype(np.float32)
+    return input_gradients(request, guided=True, progress=progress, description="guided backprop").astype(np.float32)

@@ -7,7 +7,7 @@ import tensorflow as tf
 from ..maps import baseline_images
 from .._validation import positive_number
 from ._arguments import Request, pair, prepare
-from ._engine import stream_scores
+from ._engine import chunked, stream_scores
 
 FILLS = ("zero", "mean", "blur")
 
@@ -39,7 +39,8 @@ def _occluded_kernel(request: Request, patch: tuple):
 
 
 def occlusion(model, images, targets, *, output: str = "logits", foil=None, batch_size: int = 64,
-              patch=4, stride=None, baseline="zero", blur_sigma: float | None = None) -> np.ndarray:
+              patch=4, stride=None, baseline="zero", blur_sigma: float | None = None,
+              progress: bool = True) -> np.ndarray:
     """Score drop when a square patch is replaced, averaged over the patches covering each pixel.
 
     Zeiler & Fergus, "Visualizing and understanding convolutional networks", arXiv:1311.2901.
@@ -61,6 +62,8 @@ def occlusion(model, images, targets, *, output: str = "logits", foil=None, batc
         Fill of the patch: 0 (``"zero"``, alias ``"black"``), each image's per-channel mean, the
         image blurred with ``blur_sigma`` (default :func:`introspect.maps.default_blur_sigma`,
         ``max(1, max(H, W) / 10)``), a constant, or an array broadcastable to ``(N, H, W, C)``.
+    progress : bool
+        Show a plain-text progress bar when the call lasts over ~2 s; ``False`` silences it.
 
     Returns
     -------
@@ -81,7 +84,7 @@ def occlusion(model, images, targets, *, output: str = "logits", foil=None, batc
     function = _occluded_kernel(request, patch)
     total = len(x) * len(corners)
     drops = np.empty(total, np.float32)
-    for start in range(0, total, request.batch_size):
+    for start in chunked(total, request.batch_size, f"occlusion ({len(corners)} patches)", progress):
         flat = np.arange(start, min(start + request.batch_size, total))
         image_index, corner_index = np.divmod(flat, len(corners))
         scores = function(x[image_index], request.targets[image_index], request.foils[image_index],

@@ -8,57 +8,67 @@ import tensorflow as tf
 
 from ..maps import baseline_images
 from ..numerics import adam_step, total_variation
+from .._progress import bar
 from .._validation import non_negative_int, positive_int, positive_number
 from ._arguments import Request, pair, prepare
 from ._engine import stream_scores, upsample
 
 
+#: Adam steps per compiled call: enough to hide the call overhead, few enough for a live progress bar.
+BLOCK_STEPS = 10
+
+
 def _optimiser_kernel(request: Request, mask_shape: tuple):
-    """The whole optimisation of a batch in one compiled call: ``f(x, targets, foils, blurred, full,
-    empty, jitter, l1_coeff, tv_coeff, tv_beta, learning_rate) -> (masks, final scores)``."""
+    """``block(x, targets, foils, blurred, full, empty, jitter, l1_coeff, tv_coeff, tv_beta, learning_rate,
+    mask, first, second, done, last) -> (mask, first, second, scores)``: ``len(jitter)`` Adam steps of a
+    batch, carrying the mask and Adam's moments between calls (``done``: steps run before); with
+    ``last`` it also scores the final deletion (no jitter), else ``scores`` are zeros."""
     engine, score = request.engine, request.engine.scorer(request)
     height, width = request.shape[:2]
 
-    def optimise(x, targets, foils, blurred, full, empty, jitter, l1_coeff, tv_coeff, tv_beta, learning_rate):
+    def score_of(x, targets, foils, blurred, mask, shift):
+        upsampled = tf.image.resize(mask, (height, width), method="bilinear")
+        perturbed = x * upsampled + blurred * (1.0 - upsampled)
+        perturbed = tf.roll(perturbed, shift=shift, axis=[1, 2])
+        return score(engine.outputs(perturbed), targets, foils)
+
+    def block(x, targets, foils, blurred, full, empty, jitter, l1_coeff, tv_coeff, tv_beta, learning_rate,
+              mask, first, second, done, last):
         # Dividing by the score that blurring the whole image removes makes the same
         # coefficients fit logits and probabilities.
         scale = tf.maximum(tf.abs(full - empty), 1e-6 + 1e-3 * tf.abs(full))
-
-        def score_of(mask, shift):
-            upsampled = tf.image.resize(mask, (height, width), method="bilinear")
-            perturbed = x * upsampled + blurred * (1.0 - upsampled)
-            perturbed = tf.roll(perturbed, shift=shift, axis=[1, 2])
-            return score(engine.outputs(perturbed), targets, foils)
-
-        mask = tf.ones((tf.shape(x)[0], *mask_shape, 1))
-        first = tf.zeros_like(mask)
-        second = tf.zeros_like(mask)
         for step in tf.range(tf.shape(jitter)[0]):
             with tf.GradientTape() as tape:
                 tape.watch(mask)
-                kept = (score_of(mask, jitter[step]) - empty) / scale
+                kept = (score_of(x, targets, foils, blurred, mask, jitter[step]) - empty) / scale
                 area = tf.reduce_mean(1.0 - mask, axis=[1, 2, 3])
                 tv = total_variation(mask, reduction="mean", beta=tv_beta)
                 loss = tf.reduce_sum(kept + l1_coeff * area + tv_coeff * tv)
-            count = tf.cast(step + 1, tf.float32)
+            count = tf.cast(done + step + 1, tf.float32)
             # Epsilon added to the bias-corrected sqrt(v) as in Kingma & Ba's Algorithm 1, which this
             # method has always used: adam_step adds it to the uncorrected one, and the optimum is
             # sensitive enough to that choice to move the maps by a few percent.
             mask, first, second = adam_step(mask, tape.gradient(loss, mask), first, second, count, learning_rate,
                                             epsilon=1e-8 * tf.sqrt(1.0 - 0.999 ** count))
             mask = tf.clip_by_value(mask, 0.0, 1.0)
-        return mask, score_of(mask, tf.zeros(2, tf.int32))
+        final = tf.cond(last, lambda: score_of(x, targets, foils, blurred, mask, tf.zeros(2, tf.int32)),
+                        lambda: tf.zeros_like(full))
+        return mask, first, second, final
 
     scalar = tf.TensorSpec((), tf.float32)
-    specs = (tf.TensorSpec((None, *request.shape), tf.float32), tf.TensorSpec((None,), tf.float32),
-             tf.TensorSpec((None,), tf.float32), tf.TensorSpec((None, 2), tf.int32), scalar, scalar, scalar, scalar)
-    return engine.kernel(request, "perturbation", optimise, specs, key=(mask_shape,))
+    image = tf.TensorSpec((None, *request.shape), tf.float32)
+    state = tf.TensorSpec((None, *mask_shape, 1), tf.float32)
+    specs = (image, tf.TensorSpec((None,), tf.float32), tf.TensorSpec((None,), tf.float32),
+             tf.TensorSpec((None, 2), tf.int32), scalar, scalar, scalar, scalar, state, state, state,
+             tf.TensorSpec((), tf.int32), tf.TensorSpec((), tf.bool))
+    return engine.kernel(request, "perturbation", block, specs, key=(mask_shape,))
 
 
 def meaningful_perturbation(model, images, targets, *, output: str = "logits", foil=None, batch_size: int = 64,
                             steps: int = 300, mask_size=None, l1_coeff: float = 1.0, tv_coeff: float = 0.2,
                             tv_beta: float = 3.0, learning_rate: float = 0.1, blur_sigma: float | None = None,
-                            jitter: int | None = None, seed: int = 0, return_scores: bool = False):
+                            jitter: int | None = None, seed: int = 0, return_scores: bool = False,
+                            progress: bool = True):
     """The smallest blur-deletion mask that removes the class score, found by optimisation.
 
     Fong & Vedaldi, "Interpretable explanations of black boxes by meaningful perturbation",
@@ -74,7 +84,8 @@ def meaningful_perturbation(model, images, targets, *, output: str = "logits", f
     (:func:`introspect.numerics.total_variation` with ``reduction="mean"``). Each step shifts the
     perturbed image by a random jitter of up to ``jitter`` pixels so that the mask cannot exploit
     single-pixel artefacts. All images of a chunk of ``batch_size`` are optimised at once, in
-    one compiled call; each image's mask is independent of the others.
+    compiled calls of ``BLOCK_STEPS`` Adam steps that carry the mask and Adam's moments (so that
+    a progress bar can move); each image's mask is independent of the others.
 
     Parameters
     ----------
@@ -98,6 +109,8 @@ def meaningful_perturbation(model, images, targets, *, output: str = "logits", f
         seeded by ``seed`` and shared by all images.
     return_scores : bool
         Also return the score of each image with its final deletion applied (no jitter).
+    progress : bool
+        Show a plain-text progress bar when the call lasts over ~2 s; ``False`` silences it.
 
     Returns
     -------
@@ -123,13 +136,21 @@ def meaningful_perturbation(model, images, targets, *, output: str = "logits", f
     forward = request.engine.forward(request)
     full = stream_scores(request, forward, x)
     empty = stream_scores(request, forward, blurred)
-    function = _optimiser_kernel(request, mask_shape)
+    block = _optimiser_kernel(request, mask_shape)
+    constants = [np.float32(c) for c in coefficients]
     masks, kept = [], []
-    for start in range(0, len(x), request.batch_size):
-        part = slice(start, start + request.batch_size)
-        mask, score = function(x[part], request.targets[part], request.foils[part], blurred[part], full[part],
-                               empty[part], shifts, *(np.float32(c) for c in coefficients))
-        masks.append(mask.numpy()[..., 0])
-        kept.append(score.numpy())
+    with bar(len(x) * steps, "meaningful perturbation", progress, unit="image-steps") as shown:
+        for start in range(0, len(x), request.batch_size):
+            part = slice(start, start + request.batch_size)
+            inputs = (x[part], request.targets[part], request.foils[part], blurred[part])
+            mask = tf.ones((len(inputs[0]), *mask_shape, 1))
+            first = second = tf.zeros_like(mask)
+            for done in range(0, steps, BLOCK_STEPS):
+                mask, first, second, score = block(*inputs, full[part], empty[part],
+                                                   shifts[done:done + BLOCK_STEPS], *constants, mask, first,
+                                                   second, np.int32(done), np.bool_(done + BLOCK_STEPS >= steps))
+                shown.update(len(inputs[0]) * len(shifts[done:done + BLOCK_STEPS]))
+            masks.append(mask.numpy()[..., 0])
+            kept.append(score.numpy())
     maps = 1.0 - np.clip(upsample(np.concatenate(masks), (height, width)), 0.0, 1.0)
     return (maps, np.concatenate(kept)) if return_scores else maps

@@ -37,7 +37,7 @@ def _noise_rows(seed: int, image_index: np.ndarray, sample_index: np.ndarray, n_
 
 def smoothgrad(model, images, targets, *, output: str = "logits", foil=None, batch_size: int = 64,
                n_samples: int = 50, noise_level: float = 0.15, variant: str = "mean", seed: int = 0,
-               noise=None) -> np.ndarray:
+               noise=None, progress: bool = True) -> np.ndarray:
     """Gradients averaged over noisy copies of each image: SmoothGrad, SmoothGrad² or VarGrad.
 
     Smilkov et al., "SmoothGrad: removing noise by adding noise", arXiv:1706.03825;
@@ -62,6 +62,8 @@ def smoothgrad(model, images, targets, *, output: str = "logits", foil=None, bat
     noise : array (N, n_samples, H, W, C), optional
         Explicit noise added to the images instead of drawing it (``noise_level`` and ``seed``
         are then ignored); useful to reproduce another implementation.
+    progress : bool
+        Show a plain-text progress bar when the call lasts over ~2 s; ``False`` silences it.
 
     Returns
     -------
@@ -92,7 +94,8 @@ def smoothgrad(model, images, targets, *, output: str = "logits", foil=None, bat
             return x[image_index] + noise[image_index, sample_index]
 
     sums, square_sums, _ = stream_gradients(request, request.engine.gradient(request), n_samples, make_inputs,
-                                            squares=variant != "mean")
+                                            squares=variant != "mean", progress=progress,
+                                            description=f"smoothgrad ({variant}, {n_samples} samples)")
     mean = sums / n_samples
     if variant == "mean":
         return mean.astype(np.float32)
