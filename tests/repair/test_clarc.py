@@ -76,3 +76,13 @@ def test_identical_sets_have_no_direction(cheater):
     model, _, clean = cheater
     with pytest.raises(ValueError, match="same activations"):
         pclarc(model, "hidden", clean[:5], clean[:5])
+
+
+def test_a_second_projection_on_the_same_layer_gets_its_own_name(cheater):
+    model, lit, clean = cheater
+    once = pclarc(model, "hidden", lit[:30], clean[:30])
+    twice = pclarc(once, "hidden", lit[:30], clean[:30])
+    names = _keras.all_layer_names(twice)
+    assert "hidden_pclarc" in names and "hidden_pclarc_2" in names
+    # Projecting the same (already removed) direction again changes nothing.
+    np.testing.assert_allclose(twice(lit[30:]).numpy(), once(lit[30:]).numpy(), atol=1e-4)

@@ -20,7 +20,9 @@ One family per module:
   arXiv:1810.03292);
 - :mod:`.roar`, which trains models: :func:`roar` retrains one model per method and fraction
   (Hooker et al., arXiv:1806.10758); :func:`remove_pixels` is its pure array step;
-- :mod:`.spray`, pure on arrays: :func:`spray` (Lapuschkin et al., arXiv:1902.10178).
+- :mod:`.spray`, pure on arrays: :func:`spray` (Lapuschkin et al., arXiv:1902.10178);
+- :mod:`.concepts`, which query the model's hidden layers: :func:`tcav` (Kim et al., arXiv:1711.11279),
+  :func:`directional_derivatives`.
 
 Also importable from here, for older code: model evaluation (:func:`gather_mistakes`,
 :func:`confusion_matrix`, :func:`top_confusions`) from :mod:`introspect.evaluation`, and the
@@ -28,6 +30,7 @@ image statistics :func:`total_variation`, :func:`roughness` from :mod:`introspec
 """
 from ..evaluation import Mistakes, confusion_matrix, gather_mistakes, top_confusions
 from ..maps import BASELINES, roughness, total_variation
+from .concepts import ConceptResult, directional_derivatives, tcav
 from .localisation import pattern_correlation, pointing_game, relevance_mass
 from .perturbation import (ContrastiveCurve, PerturbationCurve, contrastive_deletion_curve, curve_auc,
                            deletion_curve, insertion_curve)
@@ -50,6 +53,8 @@ __all__ = [
     "remove_pixels", "roar", "RoarResult", "ROAR_FRACTIONS", "ROAR_FULL", "ROAR_QUICK",
     # SpRAy
     "spray", "SprayResult",
+    # concept tests
+    "tcav", "directional_derivatives", "ConceptResult",
     # model evaluation (introspect.evaluation) and image statistics (introspect.maps)
     "gather_mistakes", "Mistakes", "confusion_matrix", "top_confusions", "total_variation", "roughness",
 ]

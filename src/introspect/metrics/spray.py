@@ -12,7 +12,8 @@ import numpy as np
 from .._validation import as_class_indices, fraction, non_negative_int, one_of, positive_int
 from ._checks import as_maps
 
-_COLUMNS = ("suspicion", "eigengap", "n_clusters", "largest_cluster_share", "concentration", "image_concentration")
+_COLUMNS = ("suspicion", "eigengap", "n_clusters", "largest_cluster_share", "concentration", "image_concentration",
+            "mean_concentration")
 
 
 @dataclass
@@ -26,7 +27,10 @@ class SprayResult:
     ``largest_cluster_share`` the share of images in the biggest group, ``concentration`` that
     of the cluster behind ``suspicion``: the share of its mean map's relevance in the top
     ``top_share`` of cells, rescaled so that a uniform map gives 0 and a single cell 1.
-    ``image_concentration`` is the same statistic averaged over single maps.
+    ``image_concentration`` is the same statistic averaged over single maps, ``mean_concentration``
+    that of the whole class's mean map (the plain class-mean |map| baseline, no clustering).
+    ``suspicious_cluster[c]`` is the cluster behind class ``c``'s suspicion; with
+    ``cluster_labels[c]`` and ``indices[c]`` it gives the maps of that cluster.
     """
 
     classes: np.ndarray
@@ -36,9 +40,11 @@ class SprayResult:
     largest_cluster_share: np.ndarray
     concentration: np.ndarray
     image_concentration: np.ndarray
+    mean_concentration: np.ndarray
     eigenvalues: dict = field(default_factory=dict)
     cluster_labels: dict = field(default_factory=dict)
     indices: dict = field(default_factory=dict)
+    suspicious_cluster: dict = field(default_factory=dict)
 
     def ranking(self) -> np.ndarray:
         """Classes from most to least suspicious (NaN last)."""
@@ -151,6 +157,8 @@ def spray(maps, labels, *, size: int | tuple[int, int] = 8, part: str = "abs", n
         result.largest_cluster_share[row] = shares.max()
         result.concentration[row] = concentrations[best]
         result.image_concentration[row] = _concentration(small, top_share).mean()
+        result.mean_concentration[row] = _concentration(small.mean(axis=0, keepdims=True), top_share)[0]
+        result.suspicious_cluster[int(cls)] = best
         result.eigenvalues[int(cls)] = first
         result.cluster_labels[int(cls)] = assignment
     return result

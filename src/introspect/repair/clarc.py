@@ -94,7 +94,10 @@ def pclarc(model, layer, with_artifact, without_artifact, *, direction: str = "m
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     copied_target = _keras.find_layer(copy, name)
-    projection = ArtifactProjection(v, z, name=f"{name}_pclarc")
+    taken = set(_keras.all_layer_names(model))
+    projection_name = next(candidate for candidate in (f"{name}_pclarc", *(f"{name}_pclarc_{i}" for i in range(2, 10_000)))
+                           if candidate not in taken)  # a second projection on the same layer gets its own name
+    projection = ArtifactProjection(v, z, name=projection_name)
 
     def insert(current, value):
         return projection(value) if current is copied_target else value
