@@ -15,18 +15,37 @@ differ only in what is plugged into it, one module each:
   :func:`total_variation`, :func:`blur`).
 
 :mod:`.loop` holds :func:`optimize`; :func:`counterfactuals` (:mod:`.counterfactuals`) wraps it for a
-batch of misclassified images.
+batch of misclassified images and stops each at its first flip. Built on top:
+
+* :mod:`.minimal`: :func:`minimal_counterfactuals`, which keeps minimising after the flip
+  (Carlini & Wagner, arXiv:1608.04644, binary search over the constant), optionally guided by class
+  prototypes in an autoencoder's latent space (:func:`class_prototypes`; Van Looveren & Klaise,
+  arXiv:1907.02584) for plausible counterfactuals;
+* :mod:`.visualise`: :func:`visualise_classes` through a decoder prior (:func:`decoder_param`);
+* :mod:`.dataset_examples`: :func:`dataset_examples` and :func:`receptive_field_crops` beside channel
+  visualisations;
+* :mod:`.assess` and :mod:`.interventions`: per-image judgements of changes (:func:`change_table`,
+  :func:`realism`, :func:`mask_statistics`, :func:`detection_auc`) and the intervention-vs-control
+  :func:`edit_test` of a hypothesis read off counterfactuals.
 """
+from .assess import change_table, detection_auc, mask_statistics, realism
 from .counterfactuals import CounterfactualResult, counterfactuals
+from .dataset_examples import DatasetExamples, dataset_examples, receptive_field_crops
+from .interventions import EditTest, concentrated_change, edit_test
 from .loop import OptimizationResult, optimize
+from .minimal import MinimalResult, Prototypes, class_prototypes, minimal_counterfactuals
 from .objectives import (DISTANCES, Objective, channel, class_logit, class_probability, counterfactual,
                          neuron)
 from .params import DEFAULT_LEARNING_RATE, PARAMETRISATIONS, PARAMS, color_basis, fourier_scale
 from .regularizers import Regularizer, blur, l2, total_variation
 from .transforms import Transform, jitter, random_rotation, random_scale
+from .visualise import decoder_param, visualise_classes
 
 __all__ = [
     "optimize", "OptimizationResult", "counterfactuals", "CounterfactualResult",
+    "minimal_counterfactuals", "MinimalResult", "Prototypes", "class_prototypes",
+    "visualise_classes", "decoder_param", "dataset_examples", "DatasetExamples", "receptive_field_crops",
+    "change_table", "realism", "mask_statistics", "detection_auc", "edit_test", "EditTest", "concentrated_change",
     "Objective", "class_logit", "class_probability", "channel", "neuron", "counterfactual", "DISTANCES",
     "PARAMS", "PARAMETRISATIONS", "DEFAULT_LEARNING_RATE", "color_basis", "fourier_scale",
     "Transform", "jitter", "random_scale", "random_rotation",

@@ -2,7 +2,8 @@
 
 :func:`counterfactuals` is :func:`~introspect.optimize.optimize` with the :func:`counterfactual`
 objective (Wachter et al. 2017, arXiv:1711.00399), started from the images themselves, plus the
-bookkeeping of when each image flipped and how much it changed.
+bookkeeping of when each image flipped and how much it changed. Each image stops at its first
+flip; :func:`~introspect.optimize.minimal_counterfactuals` keeps minimising the change after it.
 """
 from __future__ import annotations
 

@@ -117,8 +117,10 @@ def optimize(model, objective: Objective, init="gray", *, steps: int = 256, lear
         Number of gradient steps (> 0).
     learning_rate : float, optional
         Adam step size; defaults to :data:`DEFAULT_LEARNING_RATE` of ``param``.
-    param : {"clip", "sigmoid", "fourier"}
+    param : {"clip", "sigmoid", "fourier"} or callable
         How images are represented (see :mod:`introspect.optimize.params`); results are in [0, 1].
+        A callable ``images -> Parametrisation`` with a ``default_learning_rate`` attribute (such as
+        :func:`~introspect.optimize.visualise.decoder_param`) plugs in a learned image prior.
     transforms : sequence of Transform
         Random :func:`jitter`, :func:`random_scale`, :func:`random_rotation`, drawn afresh each step.
     regularizers : sequence of Regularizer
@@ -135,22 +137,22 @@ def optimize(model, objective: Objective, init="gray", *, steps: int = 256, lear
         image, so the update keeps the gradient's direction and pixels with small gradients barely
         move (the sparser, smaller changes that counterfactuals need).
     progress : bool
-        Show a plain-text progress bar.
+        Show a plain-text progress bar (:mod:`introspect._progress`) when the call lasts over ~2 s.
 
     Returns
     -------
     OptimizationResult
     """
-    from tqdm import tqdm
+    from .._progress import bar as progress_bar
 
     if not isinstance(objective, Objective):
         raise ValueError(f"`objective` must be an Objective such as class_logit(3) or channel('conv3', 0); "
                          f"got {objective!r}.")
     steps = positive_int(steps, "steps")
     seed = non_negative_int(seed, "seed")
-    param = one_of(param, tuple(PARAMETRISATIONS), "param")
+    factory = param if callable(param) else PARAMETRISATIONS[one_of(param, tuple(PARAMETRISATIONS), "param")]
     adam_scaling = one_of(adam_scaling, ("value", "example"), "adam_scaling")
-    learning_rate = PARAMETRISATIONS[param].default_learning_rate if learning_rate is None else learning_rate
+    learning_rate = factory.default_learning_rate if learning_rate is None else learning_rate
     learning_rate = fraction(learning_rate, "learning_rate", low=1e-12, high=math.inf)
     transforms = _as_tuple(transforms, Transform, "transforms", "jitter(2)")
     regularizers = _as_tuple(regularizers, Regularizer, "regularizers", "total_variation(0.1)")
@@ -172,14 +174,14 @@ def optimize(model, objective: Objective, init="gray", *, steps: int = 256, lear
     images = _init_images(init, n, objective.batch_size, model, seed)
     objective.check(model)
     extractor = _feature_model(model, objective.layers)
-    parametrisation = PARAMETRISATIONS[param](images)
+    parametrisation = factory(images)
     step = _compile_step(extractor, objective, parametrisation, transforms, penalties,
                          blurs[0] if blurs else None, learning_rate, adam_scaling, seed)
 
     scores, predictions, kept = [], [], {}
     can_stop = not transforms
-    with tqdm(total=steps, desc=f"optimize {param}", ascii=True, ncols=88, mininterval=2.0,
-              disable=not progress) as bar:
+    with progress_bar(steps, f"optimize {param if isinstance(param, str) else 'prior'}", progress,
+                      unit="steps") as bar:
         for index in range(steps + 1):
             image, score, prediction, done = step(tf.constant(index, tf.int64), tf.constant(index < steps))
             scores.append(score.numpy())
