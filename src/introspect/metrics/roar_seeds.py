@@ -1,0 +1,91 @@
+"""ROAR over several seeds with label-independent masks (Hooker et al., arXiv:1806.10758).
+
+:func:`roar_runs` ranks pixels by each method's map of the **predicted** class of the model
+being explained (so the removed shape cannot carry the label), computes every map once, and
+retrains one fresh model per (seed, method, fraction), plus one unmodified model per seed. The
+random-order reference draws its own order per seed. The result is a long table; each finished
+training is also handed to ``on_result`` so that a long run can save as it goes.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .._validation import as_images, non_negative_int, positive_int
+from .._validation import fraction as check_fraction
+from ._checks import check_targets, method_maps
+from ._models import retrain
+from .roar import _check_methods, remove_pixels
+
+
+def roar_runs(model, methods: Mapping[str, Callable], x_train, y_train, x_test, y_test, *, fractions=(0.5, 0.9),
+              seeds=(0, 1, 2), builder=None, epochs: int = 3, batch_size: int = 256, train_params=None,
+              on_result: Callable[[dict], None] | None = None) -> pd.DataFrame:
+    """Test accuracy after removing each method's top pixels and retraining, for several seeds.
+
+    Parameters
+    ----------
+    model : keras.Model
+        The explained model (unchanged); its predicted classes are the maps' targets.
+    methods : mapping name -> callable
+        Attribution methods of the package's signature (parameters bound, e.g. with ``partial``).
+    x_train, y_train, x_test, y_test
+        Images ``(N, H, W, C)`` and labels ``(N,)``; labels are used only to train and to score.
+    fractions : sequence of float in (0, 1]
+        Shares of pixels removed (replaced by the image mean, :func:`~.roar.remove_pixels`).
+    seeds : sequence of int
+        One retraining per seed for every configuration (initial weights and batch order).
+    builder : callable, optional
+        Returns an untrained model; default a clone of ``model``'s architecture.
+    epochs, batch_size, train_params
+        Training of each retrained model (:func:`introspect.models.train`).
+    on_result : callable, optional
+        Called with each finished row (a dict) as soon as it is measured.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``method`` (``"unmodified"``, each method, ``"random"``), ``fraction`` (0 for
+        unmodified), ``seed``, ``accuracy``, ``seconds``. ``1 + (len(methods) + 1) * len(fractions)``
+        trainings per seed.
+    """
+    from .. import models
+
+    methods = _check_methods(methods, random_reference=True)
+    fractions = [check_fraction(f, "fractions", low=1e-9) for f in np.atleast_1d(fractions)]
+    seeds = [non_negative_int(int(s), "seeds") for s in np.atleast_1d(seeds)]
+    epochs = positive_int(epochs, "epochs")
+    x_train = as_images(x_train, "x_train", model=model)
+    y_train = check_targets(y_train, x_train, model, "y_train")
+    x_test = as_images(x_test, "x_test", model=model)
+    y_test = check_targets(y_test, x_test, model, "y_test")
+    predicted_train = models.predict_logits(model, x_train).argmax(axis=1)
+    predicted_test = models.predict_logits(model, x_test).argmax(axis=1)
+    rankings = {name: (method_maps(fn, model, x_train, predicted_train, batch_size, None),
+                       method_maps(fn, model, x_test, predicted_test, batch_size, None))
+                for name, fn in methods.items()}
+    rows = []
+
+    def measure(name, fraction, seed, train_images, test_images):
+        start = time.perf_counter()
+        fresh = retrain(model, builder, train_images, y_train, epochs=epochs, seed=seed, verbose=0,
+                        train_params=train_params)
+        row = dict(method=name, fraction=fraction, seed=seed, accuracy=models.accuracy(fresh, test_images, y_test),
+                   seconds=time.perf_counter() - start)
+        rows.append(row)
+        if on_result is not None:
+            on_result(row)
+
+    for seed in seeds:
+        measure("unmodified", 0.0, seed, x_train, x_test)
+    for fraction in sorted(fractions, reverse=True):
+        for seed in seeds:
+            rng = np.random.default_rng([seed, 7919])
+            random_maps = (rng.random(x_train.shape[:3]), rng.random(x_test.shape[:3]))
+            for name, (train_maps, test_maps) in [*rankings.items(), ("random", random_maps)]:
+                measure(name, fraction, seed, remove_pixels(x_train, train_maps, fraction),
+                        remove_pixels(x_test, test_maps, fraction))
+    return pd.DataFrame(rows)
