@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import tensorflow as tf
 
+from .. import _progress
 from ..numerics import adam_step
 from .._validation import as_class_indices, as_images, fraction, num_classes, one_of, positive_int
 from .objectives import _check_logits
@@ -158,7 +159,7 @@ def _step_function(model, distance: str, margin: float, prior: Prototypes | None
 def minimal_counterfactuals(model, images, targets, *, distance: str = "l2", margin: float = 1.0,
                             rounds: int = 8, steps: int = 100, learning_rate: float = 0.01,
                             initial_constant: float = 1.0, decay: float = 0.7, prior: Prototypes | None = None,
-                            batch_size: int = 256, progress: bool = False) -> MinimalResult:
+                            batch_size: int = 256, progress: bool = True) -> MinimalResult:
     """The smallest changes (by ``distance``) that make class ``targets`` win by ``margin`` logits.
 
     Carlini & Wagner (arXiv:1608.04644) with a per-example binary search over the constant ``c``
@@ -192,7 +193,7 @@ def minimal_counterfactuals(model, images, targets, *, distance: str = "l2", mar
     batch_size : int
         Images optimised at once.
     progress : bool
-        Print one line per chunk and round.
+        Show a plain-text progress bar when the call lasts over ~2 s; ``False`` silences it.
 
     Returns
     -------
@@ -212,11 +213,14 @@ def minimal_counterfactuals(model, images, targets, *, distance: str = "l2", mar
         raise ValueError("`prior` must be Prototypes from class_prototypes(...) with one code per image.")
     step, evaluate = _step_function(model, distance, margin, prior)
     best, constants = images.copy(), np.full(len(images), np.nan)
-    for start in range(0, len(images), batch_size):
-        rows = slice(start, start + batch_size)
-        proto = tf.zeros([1]) if prior is None else tf.constant(prior.codes[rows])
-        best[rows], constants[rows] = _search(step, evaluate, images[rows], targets[rows], proto, rounds, steps,
-                                              initial_constant, learning_rate, decay, progress and f"images {start}+")
+    chunks = range(0, len(images), batch_size)
+    with _progress.bar(len(chunks) * rounds, f"minimal counterfactuals ({rounds} rounds x {steps} steps)", progress,
+                       unit="rounds") as bar:
+        for start in chunks:
+            rows = slice(start, start + batch_size)
+            proto = tf.zeros([1]) if prior is None else tf.constant(prior.codes[rows])
+            best[rows], constants[rows] = _search(step, evaluate, images[rows], targets[rows], proto, rounds, steps,
+                                                  initial_constant, learning_rate, decay, bar)
     met, _ = evaluate(tf.constant(best), tf.constant(images), tf.constant(targets), tf.zeros([1]) if prior is None
                       else tf.constant(prior.codes))
     difference = best - images
@@ -226,7 +230,7 @@ def minimal_counterfactuals(model, images, targets, *, distance: str = "l2", mar
                          linf=np.abs(difference).max(axis=(1, 2, 3)), constants=constants, targets=targets)
 
 
-def _search(step, evaluate, x0, targets, proto, rounds, steps, initial_constant, learning_rate, decay, label):
+def _search(step, evaluate, x0, targets, proto, rounds, steps, initial_constant, learning_rate, decay, bar):
     """Binary search over ``c`` for one chunk; returns the best images and the last successful constants."""
     n = len(x0)
     x0_t, targets_t = tf.constant(x0), tf.constant(targets)
@@ -252,8 +256,8 @@ def _search(step, evaluate, x0, targets, proto, rounds, steps, initial_constant,
         upper[found] = np.minimum(upper[found], constant[found])
         lower[~found] = np.maximum(lower[~found], constant[~found])
         constant = np.where(np.isfinite(upper), (lower + upper) / 2, constant * 10)
-        if label:
-            print(f"{label} round {round_index + 1}/{rounds}: {np.isfinite(best_size).mean():.0%} meet the margin")
+        bar.update(1)
+        bar.set_postfix_str(f"{np.isfinite(best_size).mean():.0%} meet the margin", refresh=False)
     return _shrink(evaluate, x0, best, best_size, targets_t, proto), succeeded
 
 

@@ -10,7 +10,7 @@ from typing import Callable
 import numpy as np
 import tensorflow as tf
 
-from .. import _keras
+from .. import _keras, _progress
 from .._validation import as_class_indices, as_images, fraction, non_negative_int, num_classes, positive_int, \
     positive_number
 
@@ -54,7 +54,7 @@ def right_for_the_right_reasons(model, images, labels, masks, *, weight: float =
         Seeds the initial weights, the shuffling and dropout: the same seed gives the same model
         on the same machine (TensorFlow's op determinism is switched on, as by :func:`models.set_seed`).
     progress : bool
-        Show a plain-text ``tqdm`` bar with the two loss terms.
+        Show a plain-text progress bar with the two loss terms when the call lasts over ~2 s.
 
     Returns
     -------
@@ -62,7 +62,6 @@ def right_for_the_right_reasons(model, images, labels, masks, *, weight: float =
         The repaired copy (not compiled).
     """
     import keras
-    from tqdm import tqdm
 
     from ..models import set_seed
 
@@ -91,8 +90,7 @@ def right_for_the_right_reasons(model, images, labels, masks, *, weight: float =
     optimizer.build(repaired.trainable_variables)
     step = _train_step(repaired, optimizer, weight)
     rng = np.random.default_rng(seed)
-    with tqdm(total=epochs * steps_per_epoch, desc="right for the right reasons", ascii=True, ncols=88,
-              mininterval=2.0, disable=not progress) as bar:
+    with _progress.bar(epochs * steps_per_epoch, "right for the right reasons", progress, unit="batches") as bar:
         for _ in range(epochs):
             order = rng.permutation(len(images))
             for start in range(0, len(images), batch_size):
