@@ -2,6 +2,8 @@
 
     python scripts/roar.py                 # the full run: writes data/results/roar.json (about an hour on 2 cores)
     python scripts/roar.py --quick --out /tmp/roar.json   # a tiny version (a minute), same format
+    python scripts/roar.py --fractions 0.5 --add-to data/results/roar.json --out /tmp/roar.json
+        # only the 0.5 fraction, appended to the rows of an earlier run (copy /tmp/roar.json over it when done)
 
 Maps are taken for the shipped model's *predicted* class (label-independent masks), once per
 method; every (seed, method, fraction) gets a freshly initialised CNN trained on all 60,000
@@ -37,8 +39,14 @@ def roar_methods(n_samples: int) -> dict:
             "VarGrad": functools.partial(smooth, variant="var")}
 
 
-def run(settings: dict, out: Path) -> dict:
-    """Run ROAR with ``settings`` and write ``out`` after every training; returns the record."""
+def run(settings: dict, out: Path, fractions=None, add_to: Path | None = None) -> dict:
+    """Run ROAR with ``settings`` and write ``out`` after every training; returns the record.
+
+    ``fractions`` overrides the settings' fractions; ``add_to`` starts from an earlier run's record
+    (its settings and rows are kept, the unmodified references are not retrained)."""
+    earlier = json.loads(add_to.read_text(encoding="utf-8")) if add_to else None
+    if earlier:
+        settings = earlier["settings"]
     model = models.load_pretrained("fashion_cnn")
     (x_train, y_train), (x_test, y_test) = data.load_fashion_mnist()
     if settings["train_size"]:
@@ -50,6 +58,8 @@ def run(settings: dict, out: Path) -> dict:
     record = dict(settings=settings, machine=f"{platform.machine()}, {platform.python_version()}",
                   builder=f"introspect.models.build_fashion_cnn(width={settings['width']}, bn_momentum=0.9)",
                   train_images=len(x_train), test_images=len(x_test), rows=[])
+    if earlier:
+        record = {**earlier, "rows": list(earlier["rows"])}
     out.parent.mkdir(parents=True, exist_ok=True)
 
     def save(row):
@@ -60,10 +70,11 @@ def run(settings: dict, out: Path) -> dict:
 
     start = time.perf_counter()
     roar_runs(model, roar_methods(settings["n_samples"]), x_train, y_train, x_test, y_test,
-              fractions=settings["fractions"], seeds=settings["seeds"], epochs=settings["epochs"],
+              fractions=fractions or settings["fractions"], unmodified=earlier is None, seeds=settings["seeds"],
+              epochs=settings["epochs"],
               builder=functools.partial(models.build_fashion_cnn, width=settings["width"], seed=None),
               on_result=save)
-    record["total_seconds"] = round(time.perf_counter() - start, 1)
+    record["total_seconds"] = round(time.perf_counter() - start + (earlier or {}).get("total_seconds", 0), 1)
     out.write_text(json.dumps(record, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return record
 
@@ -72,8 +83,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a tiny version (600 training images, 1 epoch)")
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "results" / "roar.json")
+    parser.add_argument("--fractions", type=float, nargs="+", help="run only these removal fractions")
+    parser.add_argument("--add-to", type=Path, help="keep this earlier run's settings and rows; skip the unmodified models")
     arguments = parser.parse_args()
-    run(QUICK if arguments.quick else FULL, arguments.out)
+    run(QUICK if arguments.quick else FULL, arguments.out, arguments.fractions, arguments.add_to)
 
 
 if __name__ == "__main__":

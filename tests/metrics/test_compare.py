@@ -93,3 +93,29 @@ def test_intervention_table_counts_moves_to_the_goal_with_paired_differences():
     rows = table.set_index("edit")
     assert rows.loc["add cue", "rate"] == 1.0 and rows.loc["control", "rate"] == 0.25
     assert rows.loc["add cue", "difference_low"] > 0.5 and np.isnan(rows.loc["control", "difference_low"])
+
+
+def test_label_randomization_table_scores_both_models_and_leaves_the_model_alone(trained, fashion, tiny_cnn):
+    x, y, x_test, _ = fashion
+    before = [w.copy() for w in trained.get_weights()]
+    images = x_test[:6]
+    table, noise_model = compare.label_randomization_table(
+        trained, {"input": input_map, "gradient": tape_gradient}, images, 0, x[:200], y[:200],
+        region=images[..., 0] > 0, builder=tiny_cnn, epochs=1)
+    by_method = table.set_index("method")
+    np.testing.assert_allclose(by_method.loc["input", "rho_image"], 1.0)  # ignores the model: identical maps
+    np.testing.assert_allclose(by_method.loc["input", "rho_region"], 1.0)
+    assert (by_method.loc["gradient", "rho_region"] < 0.99).all() and len(table) == 12
+    assert noise_model is not trained
+    for old, new in zip(before, trained.get_weights()):
+        np.testing.assert_array_equal(old, new)
+    with pytest.raises(ValueError, match="`region`"):
+        compare.label_randomization_table(trained, {"input": input_map}, images, 0, x[:20], y[:20],
+                                          region=images[:3, ..., 0] > 0, builder=tiny_cnn, epochs=1)
+
+
+def test_roar_runs_can_skip_the_unmodified_models_when_adding_fractions(trained, fashion, tiny_cnn):
+    x, y, x_test, y_test = fashion
+    table = roar_runs(trained, {"gradient": tape_gradient}, x[:100], y[:100], x_test[:50], y_test[:50],
+                      fractions=(0.5,), seeds=(0,), builder=tiny_cnn, epochs=1, unmodified=False)
+    assert sorted(table["method"]) == ["gradient", "random"] and (table["fraction"] == 0.5).all()

@@ -221,3 +221,32 @@ def intervention_table(classify: Callable, groups: Mapping[str, tuple], edits: M
             rows.append(dict(group=group, edit=edit, n=len(values), rate=values.mean(), rate_low=low, rate_high=high,
                              difference_low=difference[0], difference_high=difference[1]))
     return pd.DataFrame(rows)
+
+
+def label_randomization_table(model, methods: Mapping[str, Callable], images, targets, x_train, y_train, *,
+                              region=None, builder=None, epochs: int = 2, seed: int = 0, batch_size: int = 64
+                              ) -> tuple[pd.DataFrame, object]:
+    """Data randomisation (Adebayo et al., arXiv:1810.03292) for several methods, scored per image.
+
+    One model of ``builder()`` (default: ``model``'s architecture) is trained on ``x_train`` with
+    *permuted* ``y_train`` (seeded); each method's maps of ``images`` ``(N, H, W, C)`` for ``targets``
+    on that model are compared with those of ``model`` by the Spearman correlation of ``|map|``
+    over the whole image and over ``region`` (``(N, H, W)`` bool). Returns the table (columns
+    ``method, image, rho_image, rho_region``) and the shuffled-label model.
+    """
+    from ._models import retrain
+
+    images = np.asarray(images, dtype=np.float32)
+    region = np.ones(images.shape[:3], bool) if region is None else np.asarray(region, dtype=bool)
+    if region.shape != images.shape[:3]:
+        raise ValueError(f"`region` must have shape {images.shape[:3]} (one mask per image); got {region.shape}.")
+    shuffled = np.random.default_rng(seed).permutation(np.asarray(y_train))
+    random_model = retrain(model, builder, x_train, shuffled, epochs=epochs, seed=seed, verbose=0, train_params=None)
+    trained_maps = explain(model, images, targets, methods, batch_size=batch_size)[0]
+    random_maps = explain(random_model, images, targets, methods, batch_size=batch_size)[0]
+    rows = [pd.DataFrame(dict(method=name, image=np.arange(len(images)),
+                              rho_image=spearman(np.abs(trained_maps[name]), np.abs(random_maps[name])),
+                              rho_region=_masked_spearman(np.abs(trained_maps[name]), np.abs(random_maps[name]),
+                                                          region)))
+            for name in methods]
+    return pd.concat(rows, ignore_index=True), random_model

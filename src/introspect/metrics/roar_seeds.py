@@ -23,7 +23,7 @@ from .roar import _check_methods, remove_pixels
 
 def roar_runs(model, methods: Mapping[str, Callable], x_train, y_train, x_test, y_test, *, fractions=(0.5, 0.9),
               seeds=(0, 1, 2), builder=None, epochs: int = 3, batch_size: int = 256, train_params=None,
-              on_result: Callable[[dict], None] | None = None) -> pd.DataFrame:
+              on_result: Callable[[dict], None] | None = None, unmodified: bool = True) -> pd.DataFrame:
     """Test accuracy after removing each method's top pixels and retraining, for several seeds.
 
     Parameters
@@ -44,6 +44,8 @@ def roar_runs(model, methods: Mapping[str, Callable], x_train, y_train, x_test, 
         Training of each retrained model (:func:`introspect.models.train`).
     on_result : callable, optional
         Called with each finished row (a dict) as soon as it is measured.
+    unmodified : bool
+        Also train the unmodified reference per seed (False when adding fractions to an earlier run).
 
     Returns
     -------
@@ -79,7 +81,7 @@ def roar_runs(model, methods: Mapping[str, Callable], x_train, y_train, x_test, 
         if on_result is not None:
             on_result(row)
 
-    for seed in seeds:
+    for seed in seeds if unmodified else []:
         measure("unmodified", 0.0, seed, x_train, x_test)
     for fraction in sorted(fractions, reverse=True):
         for seed in seeds:
