@@ -9,7 +9,7 @@ from introspect import optimize as opt
 def test_dataset_examples_rank_images_by_mean_channel_activation(tiny, fashion_images):
     x = fashion_images[0]
     examples = opt.dataset_examples(tiny, "relu2", [0, 3], x, k=4)
-    activation = np.asarray(keras.Model(tiny.inputs, tiny.get_layer("relu2").output)(x, training=False))
+    activation = np.asarray(keras.Model(tiny.inputs[0], tiny.get_layer("relu2").output)(x, training=False))
     for row, channel in enumerate((0, 3)):
         mean = activation[..., channel].mean(axis=(1, 2))
         np.testing.assert_array_equal(examples.indices[row], np.argsort(-mean, kind="stable")[:4])
