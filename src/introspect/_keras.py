@@ -9,7 +9,8 @@ private attribute (``_run_through_graph``, ``_nodes_by_depth``, ``_inbound_nodes
 * what a model computes: :func:`ends_in_softmax`, :func:`rescales_8bit_input`;
 * running a model layer by layer: :func:`is_layerwise`, :func:`check_layerwise`,
   :func:`walk_layers` (each layer computed by a callback), :func:`call_at_inference`,
-  :func:`run_layers` (a hook on every layer output), with :func:`guided_hook` for guided backprop;
+  :func:`run_layers` (a hook on every layer output), with :func:`guided_hook` for guided backprop,
+  and :func:`layer_outputs` (a layer's activations for a batch of images);
 * BatchNorm folding at inference: :func:`inference_folds`, :func:`batchnorm_producers`,
   :func:`batchnorm_folds`, :func:`batchnorm_affine`, :func:`folded_convolution`;
   the affine parts of linear layers with BatchNorm folded in (LRP): :func:`linear_batchnorm_folds`,
@@ -201,6 +202,28 @@ def run_layers(model, x, hook: Callable, folds: dict | None = None):
         return call_at_inference(layer, *args, **kwargs)
 
     return walk_layers(model, x, call, hook)
+
+
+def layer_outputs(model, layer, images, batch_size: int):
+    """``layer``'s outputs ``(N, D)`` float64 for ``images`` at inference, flattened per image.
+
+    ``layer`` is a layer object of ``model`` (nested models included); the model runs layer by layer
+    in chunks of ``batch_size`` through :func:`run_layers`, so no extra model is built.
+    """
+    import numpy as np
+
+    captured = []
+
+    def capture(current, value):
+        if current is layer:
+            captured.append(np.asarray(value).reshape(len(value), -1))
+        return value
+
+    for start in range(0, len(images), batch_size):
+        run_layers(model, images[start:start + batch_size], capture)
+    if not captured:
+        raise ValueError(f"`layer` {layer.name!r} was not reached when running the model layer by layer.")
+    return np.concatenate(captured).astype(np.float64)
 
 
 def is_relu(layer) -> bool:

@@ -8,9 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ._keras import weighted_layers
-from ._validation import non_negative_int, positive_int
-from .numerics import predict
+from ._keras import find_layer, layer_outputs, weighted_layers
+from ._validation import as_images, non_negative_int, positive_int
 
 
 def layer_activations(model, images, *, layer: str | None = None, batch_size: int = 256) -> np.ndarray:
@@ -19,17 +18,14 @@ def layer_activations(model, images, *, layer: str | None = None, batch_size: in
     For a classifier ending in ``dense -> dropout -> logits`` the default is ``dense``, the
     penultimate representation the logits are a linear function of.
     """
-    import keras
-
     if layer is None:
         layer = weighted_layers(model)[-2].name
     try:
-        output = model.get_layer(layer).output
+        found = find_layer(model, layer)
     except ValueError:
         raise ValueError(f"`layer` must name a layer of the model, e.g. {weighted_layers(model)[-2].name!r}; "
                          f"got {layer!r}.") from None
-    extractor = keras.Model(model.inputs[0], keras.layers.Flatten()(output) if len(output.shape) > 2 else output)
-    return predict(extractor, images, batch_size=batch_size)
+    return layer_outputs(model, found, as_images(images, model=model), positive_int(batch_size, "batch_size"))
 
 
 def embed_2d(features, *, methods=("PCA", "t-SNE"), seed: int = 0, perplexity: float = 30.0) -> dict[str, np.ndarray]:

@@ -31,9 +31,10 @@ def artifact_direction(model, layer: str, with_artifact, without_artifact, *, di
     """
     direction = one_of(direction, DIRECTIONS, "direction")
     target = _keras.find_layer(model, layer) if isinstance(layer, str) else layer
-    with_acts = _activations(model, target, as_images(with_artifact, "with_artifact", model=model), batch_size)
-    without_acts = _activations(model, target, as_images(without_artifact, "without_artifact", model=model),
-                                batch_size)
+    with_acts = _keras.layer_outputs(model, target, as_images(with_artifact, "with_artifact", model=model),
+                                     batch_size)
+    without_acts = _keras.layer_outputs(model, target, as_images(without_artifact, "without_artifact", model=model),
+                                        batch_size)
     if direction == "mean_difference":
         v = with_acts.mean(axis=0) - without_acts.mean(axis=0)
     else:
@@ -105,22 +106,6 @@ def pclarc(model, layer, with_artifact, without_artifact, *, direction: str = "m
     inputs = keras.Input(model.input_shape[1:], name=model.inputs[0].name if model.inputs else None)
     outputs = _keras.run_layers(copy, inputs, insert)
     return keras.Model(inputs, outputs, name=f"{model.name}_pclarc")
-
-
-def _activations(model, layer, images: np.ndarray, batch_size: int) -> np.ndarray:
-    """``layer``'s outputs for ``images`` at inference, flattened to ``(N, D)``."""
-    captured = []
-
-    def capture(current, value):
-        if current is layer:
-            captured.append(np.asarray(value).reshape(len(value), -1))
-        return value
-
-    for start in range(0, len(images), batch_size):
-        _keras.run_layers(model, images[start:start + batch_size], capture)
-    if not captured:
-        raise ValueError(f"`layer` {layer.name!r} was not reached when running the model layer by layer.")
-    return np.concatenate(captured).astype(np.float64)
 
 
 def _projection_layer_class():
