@@ -74,3 +74,34 @@ def test_cover_patches_copies_the_fill_inside_the_image():
         interventions.cover_patches(images, fill, [(0, 0)], 4)
     with pytest.raises(ValueError, match="`fill`"):
         interventions.cover_patches(images, fill[:1], [(0, 0), (1, 1)], 4)
+
+
+def test_densest_squares_finds_the_heaviest_square_not_the_largest_pixel():
+    maps = np.zeros((2, 12, 12))
+    maps[0, 0, 11] = 5.0  # one stray pixel ...
+    maps[0, 6:9, 2:5] = 1.0  # ... loses to a 3 x 3 block of evidence (sum 9)
+    maps[1] = 1.0
+    maps[1, 8:11, 8:11] = -1.0
+    centres = interventions.densest_squares(maps, 3)
+    np.testing.assert_array_equal(centres[0], [7, 3])
+    np.testing.assert_array_equal(interventions.densest_squares(maps, 3, lowest=True)[1], [9, 9])
+    # a brute-force check of the sums on random maps, including squares at the border
+    rng = np.random.default_rng(0)
+    noisy = rng.normal(size=(3, 9, 7))
+    for lowest in (False, True):
+        for k, (row, col) in enumerate(interventions.densest_squares(noisy, 4, lowest=lowest)):
+            sums = np.array([[noisy[k, r:r + 4, c:c + 4].sum() for c in range(4)] for r in range(6)])
+            best = np.unravel_index(sums.argmin() if lowest else sums.argmax(), sums.shape)
+            assert (row - 2, col - 2) == best
+    _, mask = interventions.cover_patches(np.zeros((2, 12, 12, 1), np.float32), np.ones((2, 12, 12, 1), np.float32),
+                                          centres, 3)
+    assert mask[0, 6:9, 2:5].all() and mask[0].sum() == 9  # the centres cover exactly the square found
+
+
+def test_densest_squares_rejects_bad_maps_and_sizes():
+    with pytest.raises(ValueError, match="`maps`"):
+        interventions.densest_squares(np.zeros((4, 4)), 2)
+    with pytest.raises(ValueError, match="`maps`.*NaN"):
+        interventions.densest_squares(np.full((1, 4, 4), np.nan), 2)
+    with pytest.raises(ValueError, match="`size` must be at most 4"):
+        interventions.densest_squares(np.zeros((1, 4, 6)), 5)

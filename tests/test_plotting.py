@@ -71,6 +71,16 @@ def test_magnitude_map_starts_at_zero_and_refuses_negative_values():
         P.show_magnitude_map(SIGNED)
 
 
+def test_signed_colorbar_spans_minus_to_plus_limit_with_its_label():
+    fig, axes = plt.subplots(1, 2)
+    bar = P.signed_colorbar(fig, axes, limit=2.0, label="map / its 99th percentile", shrink=0.5)
+    assert isinstance(bar.norm, TwoSlopeNorm) and (bar.norm.vmin, bar.norm.vcenter, bar.norm.vmax) == (-2.0, 0.0, 2.0)
+    assert bar.ax.get_ylabel() == "map / its 99th percentile" and bar.cmap.name == P.SIGNED_CMAP
+    with pytest.raises(ValueError, match="`limit`"):
+        P.signed_colorbar(fig, axes, limit=0.0)
+    plt.close(fig)
+
+
 def test_draws_into_a_given_axes():
     fig, ax = plt.subplots()
     got_fig, got_ax = P.show_signed_map(SIGNED, ax=ax, colorbar=False)

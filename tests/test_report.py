@@ -303,3 +303,15 @@ def test_tensorflow_start_up_lines_are_kept_out_unless_the_user_asks_for_them():
         # A user's own TF_CPP_MIN_LOG_LEVEL wins: at 0 the INFO lines are written as TensorFlow writes them.
         verbose = _run("import introspect, tensorflow", TF_CPP_MIN_LOG_LEVEL="0")
         assert "oneDNN custom operations are on" in verbose.stderr, verbose.stderr
+
+
+def test_t_interval_matches_the_textbook_and_covers_the_mean_of_three_runs():
+    low, high = report.t_interval([1.0, 2.0, 3.0])  # mean 2, standard error 1/sqrt(3), t(0.975, 2) = 4.3027
+    np.testing.assert_allclose([low, high], [2 - 4.3027 / np.sqrt(3), 2 + 4.3027 / np.sqrt(3)], atol=1e-4)
+    rng = np.random.default_rng(0)
+    covered = [low <= 0.9 <= high for low, high in (report.t_interval(rng.normal(0.9, 0.01, 3)) for _ in range(1000))]
+    assert 0.93 <= np.mean(covered) <= 0.97
+    with pytest.raises(ValueError, match="`values`"):
+        report.t_interval([0.9])
+    with pytest.raises(ValueError, match="`confidence`"):
+        report.t_interval([0.9, 0.8], confidence=95)

@@ -154,3 +154,28 @@ def cover_patches(images, fill, centres, size: int) -> tuple[np.ndarray, np.ndar
         out[i, top:top + size, left:left + size] = fill[i, top:top + size, left:left + size]
         mask[i, top:top + size, left:left + size] = True
     return out.astype(np.float32), mask
+
+
+def densest_squares(maps, size: int, *, lowest: bool = False) -> np.ndarray:
+    """The centre ``(row, col)`` of each map's ``size x size`` square with the largest sum (smallest with ``lowest``).
+
+    Where a map points, as a place to act on: unlike the single largest pixel, the sum over a
+    square does not follow one stray value of a speckled or saturated map (a meaningful
+    perturbation mask is 1 over whole regions). ``maps`` ``(N, H, W)``; squares lie inside the
+    image, so centres are at least ``size // 2`` from the border; ties go to the first square in
+    reading order. Pass the result to :func:`cover_patches`.
+    """
+    maps = np.asarray(maps, dtype=np.float64)
+    if maps.ndim != 3 or not np.isfinite(maps).all():
+        raise ValueError(f"`maps` must be finite (N, H, W) maps; got shape {maps.shape}"
+                         + ("" if maps.ndim != 3 else " with NaN or infinite values") + ".")
+    size = positive_int(size, "size")
+    if size > min(maps.shape[1:]):
+        raise ValueError(f"`size` must be at most {min(maps.shape[1:])} (the maps' shorter side); got {size}.")
+    padded = np.pad(maps, ((0, 0), (1, 0), (1, 0))).cumsum(axis=1).cumsum(axis=2)
+    sums = (padded[:, size:, size:] - padded[:, :-size, size:] - padded[:, size:, :-size]
+            + padded[:, :-size, :-size])
+    flat = sums.reshape(len(maps), -1)
+    best = flat.argmin(axis=1) if lowest else flat.argmax(axis=1)
+    top, left = np.unravel_index(best, sums.shape[1:])
+    return np.stack([top + size // 2, left + size // 2], axis=1)

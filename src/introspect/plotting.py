@@ -88,6 +88,19 @@ def _signed_norm(limit: float):
     return TwoSlopeNorm(vmin=-limit, vcenter=0.0, vmax=limit)
 
 
+def signed_colorbar(fig, axes, *, limit: float = 1.0, label: str = "attribution", **options):
+    """One colour bar for signed maps drawn with the diverging map from ``-limit`` to ``limit``.
+
+    For a grid of panels that share a scale (e.g. maps divided by their own percentile and
+    clipped to [-1, 1]); ``options`` go to ``fig.colorbar`` (``shrink=``, ``location=``...).
+    """
+    import matplotlib.pyplot as plt
+
+    if not np.isfinite(limit) or limit <= 0:
+        raise ValueError(f"`limit` must be a finite number > 0; got {limit!r}.")
+    return fig.colorbar(plt.cm.ScalarMappable(_signed_norm(limit), SIGNED_CMAP), ax=axes, label=label, **options)
+
+
 def show_image(image, *, ax=None, title: str | None = None):
     """Show an ``(H, W)``, ``(H, W, 1)`` or ``(H, W, 3)`` image (grey for one channel).
 

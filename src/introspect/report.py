@@ -318,6 +318,22 @@ def paired_bootstrap_ci(a, b, statistic: Callable = np.mean, confidence: float =
                       method)
 
 
+def t_interval(values, confidence: float = 0.95) -> tuple[float, float]:
+    """Student-t interval of the mean of a few independent runs, e.g. one accuracy per training seed.
+
+    A bootstrap cannot resample three seeds meaningfully; the t interval assumes the runs vary
+    normally around their mean and widens for small samples (with 3 runs it is the mean
+    ± 4.30 standard errors at 95%). ``values`` ``(N,)`` with N >= 2.
+    """
+    from scipy import stats
+
+    sample = _check_sample(values, "values")
+    if not 0 < confidence < 1:
+        raise ValueError(f"`confidence` must be in (0, 1), e.g. 0.95; got {confidence!r}.")
+    half = stats.t.ppf(0.5 + confidence / 2, len(sample) - 1) * sample.std(ddof=1) / np.sqrt(len(sample))
+    return float(sample.mean() - half), float(sample.mean() + half)
+
+
 def setup_notebook(dpi: int = FIGURE_DPI) -> None:
     """Figure defaults for a notebook: PNG only (never JPEG), at ``dpi`` (>= 150) inline and when saved.
 

@@ -223,6 +223,61 @@ def intervention_table(classify: Callable, groups: Mapping[str, tuple], edits: M
     return pd.DataFrame(rows)
 
 
+def cover_table(classify: Callable, images, fill, maps: Mapping[str, np.ndarray], predicted, labels, *,
+                size: int, seed: int = 0) -> pd.DataFrame:
+    """Cover the square each map points at and see whether the decision changes, against a control square.
+
+    For each method, the ``size x size`` square with the most evidence in its map
+    (:func:`introspect.interventions.densest_squares`) is replaced by ``fill`` (e.g. a blurred
+    copy); the **control** covers the square with the least evidence in the same map, so both
+    edits change the same number of pixels of the same image.
+
+    Parameters
+    ----------
+    classify : callable
+        ``images -> (N,)`` predicted classes.
+    images, fill : np.ndarray, (N, H, W, C)
+        The misclassified images and what covers them.
+    maps : mapping name -> (N, H, W)
+        Each method's contrastive map (evidence for the predicted over the true class).
+    predicted : (N,) ints
+        The wrong decisions.
+    labels : sequence of N collections of ints
+        The classes that count as correct for each image (an ImageNet view can have several).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per method and edit (``"peak"``, ``"control"``): ``method, edit, n, changed``
+        (share whose top-1 is no longer ``predicted``), ``changed_low, changed_high``,
+        ``correct`` (share now in ``labels``), ``correct_low, correct_high`` (95% intervals) and,
+        on the peak rows, the paired interval of ``changed(peak) - changed(control)``.
+    """
+    from ..interventions import cover_patches, densest_squares
+    from ..report import bootstrap_ci, paired_bootstrap_ci
+
+    predicted = np.asarray(predicted)
+    if len(labels) != len(predicted) or len(predicted) != len(images):
+        raise ValueError(f"`predicted` and `labels` must have one entry per image ({len(images)}); "
+                         f"got {len(predicted)} and {len(labels)}.")
+    rows = []
+    for method, values in maps.items():
+        changed = {}
+        for edit, lowest in (("peak", False), ("control", True)):
+            covered, _ = cover_patches(images, fill, densest_squares(values, size, lowest=lowest), size)
+            decision = np.asarray(classify(covered))
+            changed[edit] = (decision != predicted).astype(float)
+            correct = np.array([c in allowed for c, allowed in zip(decision, labels)], dtype=float)
+            row = dict(method=method, edit=edit, n=len(decision))
+            for name, share in (("changed", changed[edit]), ("correct", correct)):
+                low, high = bootstrap_ci(share, seed=seed)
+                row.update({name: share.mean(), f"{name}_low": low, f"{name}_high": high})
+            rows.append(row)
+        difference = paired_bootstrap_ci(changed["peak"], changed["control"], seed=seed)
+        rows[-2].update(difference_low=difference[0], difference_high=difference[1])
+    return pd.DataFrame(rows)
+
+
 def label_randomization_table(model, methods: Mapping[str, Callable], images, targets, x_train, y_train, *,
                               region=None, builder=None, epochs: int = 2, seed: int = 0, batch_size: int = 64
                               ) -> tuple[pd.DataFrame, object]:
