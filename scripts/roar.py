@@ -4,6 +4,8 @@
     python scripts/roar.py --quick --out /tmp/roar.json   # a tiny version (a minute), same format
     python scripts/roar.py --fractions 0.5 --add-to data/results/roar.json --out /tmp/roar.json
         # only the 0.5 fraction, appended to the rows of an earlier run (copy /tmp/roar.json over it when done)
+    python scripts/roar.py --methods "Integrated Gradients" --add-to data/results/roar.json --out /tmp/roar.json
+        # one more method at the earlier run's fractions and seeds (its unmodified and random rows are kept)
 
 Maps are taken for the shipped model's *predicted* class (label-independent masks), once per
 method; every (seed, method, fraction) gets a freshly initialised CNN trained on all 60,000
@@ -31,19 +33,33 @@ QUICK = dict(width=8, epochs=1, train_size=600, test_size=300, seeds=[0], fracti
 
 def roar_methods(n_samples: int) -> dict:
     """The ROAR methods: the plain gradient, SmoothGrad² and VarGrad (the two ensembles that beat a random
-    order in Hooker et al.), with one noise seed. Plain SmoothGrad ranks pixels by |mean gradient|, between
-    the two; it is left out to keep the run near an hour on two cores."""
+    order in Hooker et al.), with one noise seed, and Integrated Gradients (32 midpoint steps from a black
+    image), the method that leads notebook 02's other measures, beside :func:`brightness`, an order without
+    a model. Pixels are ranked by |map|. Plain
+    SmoothGrad ranks pixels by |mean gradient|, between the gradient and SmoothGrad²; it is left out to
+    keep the run near an hour on two cores."""
     smooth = functools.partial(saliency.smoothgrad, n_samples=n_samples, noise_level=0.15, seed=0)
     return {"gradient": saliency.vanilla_gradient,
             "SmoothGrad²": functools.partial(smooth, variant="squared"),
-            "VarGrad": functools.partial(smooth, variant="var")}
+            "VarGrad": functools.partial(smooth, variant="var"),
+            "Integrated Gradients": functools.partial(saliency.integrated_gradients, steps=32, baseline="black"),
+            "brightness": brightness}
 
 
-def run(settings: dict, out: Path, fractions=None, add_to: Path | None = None) -> dict:
+def brightness(model, images, targets, **_):
+    """A reference order that needs no model: the brightest pixels first (the garment, then the black
+    background in reading order). Integrated Gradients from a black image is zero wherever the image is
+    black, so its order also ends with the background; this says how much of a method's result is that."""
+    return images.sum(axis=-1)
+
+
+def run(settings: dict, out: Path, fractions=None, add_to: Path | None = None, methods=None) -> dict:
     """Run ROAR with ``settings`` and write ``out`` after every training; returns the record.
 
     ``fractions`` overrides the settings' fractions; ``add_to`` starts from an earlier run's record
-    (its settings and rows are kept, the unmodified references are not retrained)."""
+    (its settings and rows are kept, the unmodified references are not retrained); ``methods``, a
+    list of names of :func:`roar_methods`, runs only those (with ``add_to``: without the random
+    order, which the earlier run has)."""
     earlier = json.loads(add_to.read_text(encoding="utf-8")) if add_to else None
     if earlier:
         settings = earlier["settings"]
@@ -68,9 +84,15 @@ def run(settings: dict, out: Path, fractions=None, add_to: Path | None = None) -
         print(f"{row['method']:>12} {row['fraction']:.1f} seed {row['seed']}: {row['accuracy']:.4f} "
               f"({row['seconds']:.0f} s)", flush=True)
 
+    chosen = roar_methods(settings["n_samples"])
+    unknown = set(methods or []) - set(chosen)
+    if unknown:
+        raise SystemExit(f"--methods: unknown {sorted(unknown)}; choose from {list(chosen)}")
+    chosen = {name: method for name, method in chosen.items() if not methods or name in methods}
     start = time.perf_counter()
-    roar_runs(model, roar_methods(settings["n_samples"]), x_train, y_train, x_test, y_test,
-              fractions=fractions or settings["fractions"], unmodified=earlier is None, seeds=settings["seeds"],
+    roar_runs(model, chosen, x_train, y_train, x_test, y_test,
+              fractions=fractions or settings["fractions"], unmodified=earlier is None,
+              random_order=not (earlier and methods), seeds=settings["seeds"],
               epochs=settings["epochs"],
               builder=functools.partial(models.build_fashion_cnn, width=settings["width"], seed=None),
               on_result=save)
@@ -84,9 +106,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="a tiny version (600 training images, 1 epoch)")
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "results" / "roar.json")
     parser.add_argument("--fractions", type=float, nargs="+", help="run only these removal fractions")
-    parser.add_argument("--add-to", type=Path, help="keep this earlier run's settings and rows; skip the unmodified models")
+    parser.add_argument("--methods", nargs="+", help="run only these methods (names as in roar_methods)")
+    parser.add_argument("--add-to", type=Path, help="keep this earlier run's settings and rows; skip the unmodified "
+                                                    "models (and the random order, with --methods)")
     arguments = parser.parse_args()
-    run(QUICK if arguments.quick else FULL, arguments.out, arguments.fractions, arguments.add_to)
+    run(QUICK if arguments.quick else FULL, arguments.out, arguments.fractions, arguments.add_to, arguments.methods)
 
 
 if __name__ == "__main__":

@@ -108,12 +108,16 @@ def test_cover_table_covers_each_maps_peak_and_its_least_evidence():
     wrong[:, 5:7, 5:7] = 1.0  # ... and one that points elsewhere
     labels = [{7}] * 15 + [{5}] * 15
     table = compare.cover_table(classify, images, np.zeros_like(images), {"right": right, "wrong": wrong},
-                                np.full(30, 3), labels, size=2).set_index(["method", "edit"])
+                                np.full(30, 3), labels, size=2, reference="wrong").set_index(["method", "edit"])
     assert table.loc[("right", "peak"), "changed"] == 1.0 and table.loc[("right", "control"), "changed"] == 0.0
     assert table.loc[("right", "peak"), "correct"] == 0.5  # half the images count 7 as correct
     assert table.loc[("right", "peak"), "difference_low"] > 0.9
     assert table.loc[("wrong", "peak"), "changed"] == 0.0 and np.isnan(table.loc[("wrong", "control"), "difference_low"])
     assert list(table["n"].unique()) == [30]
+    assert table.loc[("right", "peak"), "versus_low"] > 0.9  # right's peak changes more than wrong's, paired
+    assert np.isnan(table.loc[("right", "control"), "versus_low"]) and np.isnan(table.loc[("wrong", "peak"), "versus_low"])
+    with pytest.raises(ValueError, match="`reference`"):
+        compare.cover_table(classify, images, images, {"right": right}, np.full(30, 3), labels, size=2, reference="x")
     with pytest.raises(ValueError, match="`predicted` and `labels`"):
         compare.cover_table(classify, images, images, {"right": right}, np.full(30, 3), labels[:3], size=2)
 
@@ -142,3 +146,11 @@ def test_roar_runs_can_skip_the_unmodified_models_when_adding_fractions(trained,
     table = roar_runs(trained, {"gradient": tape_gradient}, x[:100], y[:100], x_test[:50], y_test[:50],
                       fractions=(0.5,), seeds=(0,), builder=tiny_cnn, epochs=1, unmodified=False)
     assert sorted(table["method"]) == ["gradient", "random"] and (table["fraction"] == 0.5).all()
+
+
+def test_roar_runs_can_skip_the_random_order_when_adding_methods(trained, fashion, tiny_cnn):
+    x, y, x_test, y_test = fashion
+    table = roar_runs(trained, {"gradient": tape_gradient}, x[:100], y[:100], x_test[:50], y_test[:50],
+                      fractions=(0.5, 0.9), seeds=(0, 1), builder=tiny_cnn, epochs=1, unmodified=False,
+                      random_order=False)
+    assert set(table["method"]) == {"gradient"} and len(table) == 4  # one training per fraction and seed

@@ -224,7 +224,7 @@ def intervention_table(classify: Callable, groups: Mapping[str, tuple], edits: M
 
 
 def cover_table(classify: Callable, images, fill, maps: Mapping[str, np.ndarray], predicted, labels, *,
-                size: int, seed: int = 0) -> pd.DataFrame:
+                size: int, reference: str | None = None, seed: int = 0) -> pd.DataFrame:
     """Cover the square each map points at and see whether the decision changes, against a control square.
 
     For each method, the ``size x size`` square with the most evidence in its map
@@ -244,6 +244,12 @@ def cover_table(classify: Callable, images, fill, maps: Mapping[str, np.ndarray]
         The wrong decisions.
     labels : sequence of N collections of ints
         The classes that count as correct for each image (an ImageNet view can have several).
+    size : int
+        Side of the covered square in pixels.
+    reference : str, optional
+        A key of ``maps``: every peak row also gets the paired interval of its ``changed`` minus
+        the reference method's (``versus_low``, ``versus_high``; NaN on the reference's own
+        rows), which says whether two maps can be told apart on these images.
 
     Returns
     -------
@@ -260,7 +266,9 @@ def cover_table(classify: Callable, images, fill, maps: Mapping[str, np.ndarray]
     if len(labels) != len(predicted) or len(predicted) != len(images):
         raise ValueError(f"`predicted` and `labels` must have one entry per image ({len(images)}); "
                          f"got {len(predicted)} and {len(labels)}.")
-    rows = []
+    if reference is not None and reference not in maps:
+        raise ValueError(f"`reference` must be one of the maps' names {list(maps)}; got {reference!r}.")
+    rows, peaks = [], {}
     for method, values in maps.items():
         changed = {}
         for edit, lowest in (("peak", False), ("control", True)):
@@ -275,6 +283,13 @@ def cover_table(classify: Callable, images, fill, maps: Mapping[str, np.ndarray]
             rows.append(row)
         difference = paired_bootstrap_ci(changed["peak"], changed["control"], seed=seed)
         rows[-2].update(difference_low=difference[0], difference_high=difference[1])
+        peaks[method] = (rows[-2], changed["peak"])
+    if reference is not None:
+        for method, (row, outcome) in peaks.items():
+            if method == reference:
+                continue
+            versus = paired_bootstrap_ci(outcome, peaks[reference][1], seed=seed)
+            row.update(versus_low=versus[0], versus_high=versus[1])
     return pd.DataFrame(rows)
 
 

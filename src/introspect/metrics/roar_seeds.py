@@ -23,7 +23,8 @@ from .roar import _check_methods, remove_pixels
 
 def roar_runs(model, methods: Mapping[str, Callable], x_train, y_train, x_test, y_test, *, fractions=(0.5, 0.9),
               seeds=(0, 1, 2), builder=None, epochs: int = 3, batch_size: int = 256, train_params=None,
-              on_result: Callable[[dict], None] | None = None, unmodified: bool = True) -> pd.DataFrame:
+              on_result: Callable[[dict], None] | None = None, unmodified: bool = True,
+              random_order: bool = True) -> pd.DataFrame:
     """Test accuracy after removing each method's top pixels and retraining, for several seeds.
 
     Parameters
@@ -46,6 +47,9 @@ def roar_runs(model, methods: Mapping[str, Callable], x_train, y_train, x_test, 
         Called with each finished row (a dict) as soon as it is measured.
     unmodified : bool
         Also train the unmodified reference per seed (False when adding fractions to an earlier run).
+    random_order : bool
+        Also train the random-order reference per fraction and seed (False when adding methods
+        to an earlier run that has it; the random maps depend only on the seed).
 
     Returns
     -------
@@ -85,9 +89,11 @@ def roar_runs(model, methods: Mapping[str, Callable], x_train, y_train, x_test, 
         measure("unmodified", 0.0, seed, x_train, x_test)
     for fraction in sorted(fractions, reverse=True):
         for seed in seeds:
-            rng = np.random.default_rng([seed, 7919])
-            random_maps = (rng.random(x_train.shape[:3]), rng.random(x_test.shape[:3]))
-            for name, (train_maps, test_maps) in [*rankings.items(), ("random", random_maps)]:
+            orders = dict(rankings)
+            if random_order:
+                rng = np.random.default_rng([seed, 7919])
+                orders["random"] = (rng.random(x_train.shape[:3]), rng.random(x_test.shape[:3]))
+            for name, (train_maps, test_maps) in orders.items():
                 measure(name, fraction, seed, remove_pixels(x_train, train_maps, fraction),
                         remove_pixels(x_test, test_maps, fraction))
     return pd.DataFrame(rows)
