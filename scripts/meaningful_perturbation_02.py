@@ -5,7 +5,7 @@
 Meaningful perturbation (Fong & Vedaldi, arXiv:1704.03296) optimises one mask per image and
 target: 300 steps on 160 Fashion-MNIST mistakes (predicted-class and contrastive maps) and, on
 EfficientNet-Lite0, a 28 x 28 mask for the contrastive score of every ImageNet top-1 mistake of
-``introspect.imagenet.views`` (41 views, about 10 minutes on two cores). That is more than a
+``introspect.imagenet.views`` (41 views; the whole script takes 5-10 minutes on two cores). That is more than a
 notebook run may take, so notebook 02 loads these maps (and recomputes a few with 10 steps in
 quick mode). The Fashion-MNIST mistakes are a seeded random sample (seed 0) of the shipped model's
 test mistakes, with the method's defaults. For the ImageNet views the contrastive logit margin has
@@ -62,7 +62,8 @@ def main() -> None:
     np.savez_compressed(out, fashion_test_indices=mistakes.indices[chosen],
                         fashion_pred=fashion_pred.astype(np.float16),
                         fashion_contrast=fashion_contrast.astype(np.float16),
-                        imagenet_views=wrong["view"].to_numpy(dtype=str), imagenet_contrast=imagenet_contrast.astype(np.float16),
+                        imagenet_views=wrong["view"].to_numpy(dtype=str),
+                        imagenet_contrast=imagenet_contrast.astype(np.float16),
                         seconds=np.float32(time.perf_counter() - start))
     print(f"wrote {out} in {time.perf_counter() - start:.0f} s")
 

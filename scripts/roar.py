@@ -1,6 +1,6 @@
 """Precompute ROAR for notebook 02: remove each method's top pixels, retrain, test; several seeds.
 
-    python scripts/roar.py                 # the full run: writes data/results/roar.json (about an hour on 2 cores)
+    python scripts/roar.py                 # the full run: writes data/results/roar.json (1-1.5 h on 2 cores)
     python scripts/roar.py --quick --out /tmp/roar.json   # a tiny version (a minute), same format
     python scripts/roar.py --fractions 0.5 --add-to data/results/roar.json --out /tmp/roar.json
         # only the 0.5 fraction, appended to the rows of an earlier run (copy /tmp/roar.json over it when done)
@@ -35,9 +35,8 @@ def roar_methods(n_samples: int) -> dict:
     """The ROAR methods: the plain gradient, SmoothGrad² and VarGrad (the two ensembles that beat a random
     order in Hooker et al.), with one noise seed, and Integrated Gradients (32 midpoint steps from a black
     image), the method that leads notebook 02's other measures, beside :func:`brightness`, an order without
-    a model. Pixels are ranked by |map|. Plain
-    SmoothGrad ranks pixels by |mean gradient|, between the gradient and SmoothGrad²; it is left out to
-    keep the run near an hour on two cores."""
+    a model. Pixels are ranked by |map|. Plain SmoothGrad ranks pixels by |mean gradient|, between the
+    gradient and SmoothGrad²; it is left out to keep the run near an hour and a half on two cores."""
     smooth = functools.partial(saliency.smoothgrad, n_samples=n_samples, noise_level=0.15, seed=0)
     return {"gradient": saliency.vanilla_gradient,
             "SmoothGrad²": functools.partial(smooth, variant="squared"),
