@@ -12,7 +12,21 @@ endif
 STAMP := $(VENV)/.installed
 GOAL := $(or $(firstword $(MAKECMDGOALS)),venv)
 
-.PHONY: notebooks test data venv benchmarks clean-venv check-python
+# Which TensorFlow: TF=cpu (requirements.txt: the CPU-only wheel where one exists) or TF=gpu (Linux
+# x86_64 with an NVIDIA GPU: requirements-gpu.txt, the same lock with TensorFlow's CUDA build, the
+# `gpu` extra of pyproject.toml). $(STAMP) records the choice, so later commands keep it until
+# another TF= is given; changing it re-installs.
+INSTALLED_TF := $(if $(wildcard $(STAMP)),$(or $(shell cat $(STAMP)),cpu))
+TF ?= $(or $(INSTALLED_TF),cpu)
+LOCK_cpu := requirements.txt
+LOCK_gpu := requirements-gpu.txt
+LOCK := $(LOCK_$(TF))
+ifeq ($(LOCK),)
+$(error TF must be cpu or gpu; got '$(TF)')
+endif
+SWITCH_TF := $(if $(INSTALLED_TF),$(filter-out $(INSTALLED_TF),$(TF)))
+
+.PHONY: notebooks test data venv benchmarks clean-venv check-python FORCE
 
 venv: $(STAMP)
 
@@ -33,14 +47,25 @@ check-python:
 	fi; \
 	exit 1
 
-# Re-install whenever requirements.txt or pyproject.toml changes.
-$(STAMP): requirements.txt pyproject.toml | check-python
+# Re-install whenever the lock or pyproject.toml changes, or TF= asks for the other TensorFlow.
+# tensorflow and tensorflow-cpu write the same tensorflow/ folder: the one not wanted goes first.
+$(STAMP): $(LOCK) pyproject.toml $(if $(SWITCH_TF),FORCE) | check-python
+ifeq ($(TF),gpu)
+	@$(if $(wildcard $(PY)),$(PY),$(PYTHON)) -c \
+	  'import platform, sys; sys.exit(sys.platform != "linux" or platform.machine() != "x86_64")' \
+	  || { echo "make: TF=gpu is for Linux x86_64 with an NVIDIA GPU (TensorFlow has CUDA wheels for" \
+	            "no other platform); use TF=cpu." >&2; exit 1; }
+endif
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(if $(filter gpu,$(TF)),$(PY) -m pip uninstall --quiet --yes tensorflow-cpu 2>/dev/null)
+	$(if $(and $(filter cpu,$(TF)),$(filter gpu,$(INSTALLED_TF))),$(PY) -m pip uninstall --quiet --yes tensorflow)
+	$(PY) -m pip install --quiet -r $(LOCK)
 	$(PY) -m pip install --quiet --no-deps -e .
 	$(PY) -m ipykernel install --sys-prefix --name python3 > /dev/null
-	touch $(STAMP)
+	echo $(TF) > $(STAMP)
+
+FORCE:
 
 # Offline copies first; with none, downloads into data/fashion-mnist/ and verifies the SHA-256 digests.
 # Offline with no copy it stops with a message naming every place searched and how to get the data.

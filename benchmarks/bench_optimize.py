@@ -17,7 +17,7 @@ Prints images x steps per second for
   ``data/results/minimal_vs_cw.json`` (``--only-minimal`` runs this part alone).
 
 Tracing the compiled step is part of every wall time (it happens once per call). Falls back to
-an untrained model, with a note, when data/models/fashion_cnn.weights.h5 does not exist yet.
+an untrained model, with a note, when src/introspect/weights/fashion_cnn.weights.h5 does not exist yet.
 Numbers depend on the machine and on whatever else runs on it: quote them with both.
 """
 from __future__ import annotations

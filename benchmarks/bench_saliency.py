@@ -55,7 +55,7 @@ def load_model():
     try:
         return models.load_pretrained("fashion_cnn"), "shipped fashion_cnn"
     except FileNotFoundError:
-        print("NOTE: data/models/fashion_cnn.weights.h5 is not there yet; timing an untrained build_fashion_cnn().")
+        print("NOTE: src/introspect/weights/fashion_cnn.weights.h5 is not there yet; timing an untrained build_fashion_cnn().")
         return models.build_fashion_cnn(), "untrained fashion_cnn"
 
 

@@ -2,10 +2,10 @@
 
     python scripts/train_companions.py [--which judge autoencoder] [--epochs-judge 4] [--epochs-ae 6]
 
-* ``data/models/fashion_judge.weights.h5``: :func:`introspect.companions.build_judge_cnn` (seed 1),
+* ``src/introspect/weights/fashion_judge.weights.h5``: :func:`introspect.companions.build_judge_cnn` (seed 1),
   trained with :func:`introspect.models.train` on all 60,000 training images; the independent
   model that judges counterfactuals and class visualisations made for the shipped CNN.
-* ``data/models/fashion_autoencoder.weights.h5``: :func:`introspect.companions.build_autoencoder`
+* ``src/introspect/weights/fashion_autoencoder.weights.h5``: :func:`introspect.companions.build_autoencoder`
   (seed 0), trained with Adam on the pixel-wise binary cross-entropy of the reconstruction.
 
 Each gets a record ``<name>.json`` (data, epochs, seed, test score, time, machine, versions).

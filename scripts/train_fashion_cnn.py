@@ -1,6 +1,6 @@
-"""Re-create the shipped Fashion-MNIST model: data/models/fashion_cnn.weights.h5 and its JSON record.
+"""Re-create the shipped Fashion-MNIST model: src/introspect/weights/fashion_cnn.weights.h5 and its JSON record.
 
-    python scripts/train_fashion_cnn.py [--epochs 6] [--seed 0] [--out-dir data/models] [--limit N]
+    python scripts/train_fashion_cnn.py [--epochs 6] [--seed 0] [--out-dir src/introspect/weights] [--limit N]
 
 Trains :func:`introspect.models.build_fashion_cnn` (with the shipped model's builder arguments,
 ``models.FASHION_CNN_ARGS``) on all 60,000 training images with :func:`introspect.models.train`,

@@ -10,7 +10,7 @@
   whose decoder is the image prior of :func:`~introspect.optimize.visualise_classes`.
 
 Both are trained by ``scripts/train_companions.py``; their weights and JSON records live in
-``data/models/`` (``fashion_judge.*``, ``fashion_autoencoder.*``) and load with :func:`load_judge`,
+``src/introspect/weights/`` (``fashion_judge.*``, ``fashion_autoencoder.*``) and load with :func:`load_judge`,
 :func:`load_autoencoder`.
 """
 from __future__ import annotations

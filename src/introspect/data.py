@@ -4,7 +4,7 @@ The loader never returns a half-loaded array: either all four idx files are foun
 one place and match their digests, or it raises an error that names every place it
 looked and every way to get the data. `make data` (``python -m introspect.data``) is the
 one step that may use the network: with no offline copy it downloads the four files with
-Keras's downloader into ``data/fashion-mnist/``.
+Keras's downloader into ``data/fashion-mnist/`` (from an installed wheel: ``~/.keras/datasets/fashion-mnist/``).
 """
 from __future__ import annotations
 
@@ -32,8 +32,11 @@ SHA256 = {
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-#: Where `make data` puts a download; the second place searched.
-DOWNLOAD_DIR = REPO_ROOT / "data" / "fashion-mnist"
+#: Where a download goes; the second place searched. In a checkout (``make``, ``pip install -e .``)
+#: ``data/fashion-mnist/`` beside the code; an installed wheel has no repository around it and
+#: downloads where Keras keeps its data sets.
+DOWNLOAD_DIR = (REPO_ROOT / "data" / "fashion-mnist" if (REPO_ROOT / "pyproject.toml").is_file()
+                else Path.home() / ".keras" / "datasets" / "fashion-mnist")
 
 #: The mirror `keras.datasets.fashion_mnist.load_data()` downloads from.
 KERAS_ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
@@ -45,8 +48,8 @@ HOW_TO_GET = (
     f"  * offline, from Debian or Ubuntu: `sudo apt-get install {DEBIAN_PACKAGE}` "
     "(files land in /usr/share/datasets/fashion-mnist/);\n"
     f"  * online: `make data` or `python -m introspect.data` downloads ~30 MB from {KERAS_ORIGIN} "
-    "into data/fashion-mnist/ (in Python: `load_fashion_mnist(download=True)`);\n"
-    "  * by hand: copy the four idx .gz files into data/fashion-mnist/ or into a folder named by $INTROSPECT_DATA."
+    f"into {DOWNLOAD_DIR} (in Python: `load_fashion_mnist(download=True)`);\n"
+    f"  * by hand: copy the four idx .gz files into {DOWNLOAD_DIR} or into a folder named by $INTROSPECT_DATA."
 )
 
 
@@ -68,7 +71,7 @@ def search_path() -> list[Path]:
         Path.home() / ".keras" / "datasets" / "fashion-mnist",
         Path("/usr/share/datasets/fashion-mnist"),
     ]
-    return places
+    return list(dict.fromkeys(places))  # an installed wheel downloads into Keras's folder: search it once
 
 
 def find_fashion_mnist(download: bool = False) -> Path:
@@ -187,7 +190,7 @@ def load_fashion_mnist(limit: int | None = None, *, seed: int = 0, download: boo
     seed : int
         Seed of the subset draw.
     download : bool
-        Allow the download into ``data/fashion-mnist/`` when no local copy exists (off by
+        Allow the download into :data:`DOWNLOAD_DIR` when no local copy exists (off by
         default: the default path never touches the network; `make data` downloads).
 
     Returns

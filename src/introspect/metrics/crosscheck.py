@@ -47,8 +47,12 @@ def tf_explain_agreement(model, images, targets, *, layer: str = "relu3") -> tup
     import warnings
 
     import tensorflow as tf
-    from tf_explain.core.grad_cam import GradCAM
-    from tf_explain.core.vanilla_gradients import VanillaGradients
+    try:
+        from tf_explain.core.grad_cam import GradCAM
+        from tf_explain.core.vanilla_gradients import VanillaGradients
+    except ImportError as error:  # tf-explain, or the cv2 it imports without declaring it
+        raise ImportError(f"tf_explain_agreement needs tf-explain and opencv ({error}); "
+                          'pip install "introspect[notebooks]"') from error
 
     images = np.asarray(images, np.float32)
     targets = np.asarray(targets).astype(int)
