@@ -37,6 +37,7 @@ from ..maps import gaussian_smooth, normalize_percentile, reduce_channels
 from ._arguments import OUTPUTS
 from ._engine import trace_count
 from .cam import grad_cam, grad_cam_plus_plus, grad_cam_plus_plus_weights, grad_cam_weights, last_conv_layer
+from .dataset import explain_dataset
 from .gradients import gradient_x_input, guided_backprop, vanilla_gradient
 from .integrated_gradients import integrated_gradients
 from .lrp import lrp
@@ -63,5 +64,5 @@ __all__ = [
     *METHODS,
     "grad_cam_weights", "grad_cam_plus_plus_weights", "last_conv_layer",
     "reduce_channels", "normalize_percentile", "gaussian_smooth",
-    "trace_count",
+    "trace_count", "explain_dataset",
 ]
