@@ -48,3 +48,49 @@ def test_direction_of_the_wrong_size_is_refused():
     model = linear_hidden_model()
     with pytest.raises(ValueError, match="direction"):
         metrics.directional_derivatives(model, "hidden", np.zeros((2, 4, 4, 1)), [0, 1], np.ones(5))
+
+
+def test_tcav_test_flags_the_class_that_rises_and_only_after_bonferroni():
+    model = linear_hidden_model()
+    rng = np.random.default_rng(2)
+    pool = rng.random((80, 4, 4, 1)).astype(np.float32) * 0.5
+    concept = pool[:40].copy()
+    concept[:, 0, 0, 0] += 0.5            # the concept moves hidden unit 0 only: logit 0 rises (w=2), logit 1 falls
+    images = rng.random((10, 4, 4, 1)).astype(np.float32)
+    targets = np.r_[np.zeros(5), np.ones(5)].astype(int)
+    result = metrics.tcav_test(model, "hidden", concept, pool, images, targets, n_runs=12, set_size=20, seed=0)
+    assert result.concept_score.shape == result.random_score.shape == (12, 2)
+    np.testing.assert_array_equal(result.concept_score, [[1.0, 0.0]] * 12)
+    assert 0.0 < result.random_score[:, 0].mean() < 1.0          # random directions point anywhere
+    assert result.significant.tolist() == [True, True]           # 0 rises, 1 falls: both differ from random
+    assert np.all(result.p_value < result.alpha / 2)
+    sensitivity = metrics.tcav_test(model, "hidden", concept, pool, images, targets, n_runs=12, set_size=20, seed=0,
+                                    statistic="sensitivity")
+    np.testing.assert_array_equal(np.sign(sensitivity.concept_score), [[1.0, -1.0]] * 12)   # rises / falls every time
+    assert sensitivity.concept_score[:, 0].mean() > 1.0                                      # mostly unit 0, weight 2
+    strict = metrics.tcav_test(model, "hidden", concept, pool, images, targets, n_runs=12, set_size=20, seed=0,
+                               alpha=1e-12)
+    assert not strict.significant.any()
+
+
+def test_tcav_test_holds_its_level_without_a_concept():
+    """Concept and random sets from one pool: the permutation test flags about alpha of the classes, not more."""
+    model = linear_hidden_model()
+    images = np.random.default_rng(3).random((10, 4, 4, 1)).astype(np.float32)
+    targets = np.r_[np.zeros(5), np.ones(5)].astype(int)
+    flagged = []
+    for seed in range(20):
+        pool = np.random.default_rng(100 + seed).random((120, 4, 4, 1)).astype(np.float32)
+        flagged.append(metrics.tcav_test(model, "hidden", pool, pool, images, targets, n_runs=10, set_size=25,
+                                         alpha=0.1, seed=seed).significant)
+    assert np.mean(flagged) <= 0.1            # level 0.1 / 2 classes = 0.05 per class; 40 tests
+
+
+@pytest.mark.parametrize("kwargs, name", [({"n_runs": 1}, "n_runs"), ({"set_size": 50}, "set_size"),
+                                          ({"alpha": 2.0}, "alpha"), ({"test": "z"}, "test"),
+                                          ({"statistic": "mean"}, "statistic")])
+def test_tcav_test_bad_arguments_name_themselves(kwargs, name):
+    model = linear_hidden_model()
+    pool = np.zeros((60, 4, 4, 1), np.float32)
+    with pytest.raises(ValueError, match=name):
+        metrics.tcav_test(model, "hidden", pool[:40], pool, pool[:4], [0, 1, 0, 1], **{"set_size": 20, **kwargs})

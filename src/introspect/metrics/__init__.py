@@ -30,7 +30,7 @@ image statistics :func:`total_variation`, :func:`roughness` from :mod:`introspec
 """
 from ..evaluation import Mistakes, confusion_matrix, gather_mistakes, top_confusions
 from ..maps import BASELINES, roughness, total_variation
-from .concepts import ConceptResult, directional_derivatives, tcav
+from .concepts import ConceptResult, ConceptTest, directional_derivatives, tcav, tcav_test
 from .localisation import pattern_correlation, pointing_game, relevance_mass
 from .perturbation import (ContrastiveCurve, PerturbationCurve, contrastive_deletion_curve, curve_auc,
                            deletion_curve, insertion_curve)
@@ -54,7 +54,7 @@ __all__ = [
     # SpRAy
     "spray", "SprayResult",
     # concept tests
-    "tcav", "directional_derivatives", "ConceptResult",
+    "tcav", "tcav_test", "directional_derivatives", "ConceptResult", "ConceptTest",
     # model evaluation (introspect.evaluation) and image statistics (introspect.maps)
     "gather_mistakes", "Mistakes", "confusion_matrix", "top_confusions", "total_variation", "roughness",
 ]
