@@ -4,17 +4,20 @@ Everything else in the package goes through these functions, so that a Keras upg
 private attribute (``_run_through_graph``, ``_nodes_by_depth``, ``_inbound_nodes``,
 ``_keras_history``, ``_call_context_args``) is fixed here and nowhere else.
 
-* layer walks over nested models, in forward order: :func:`flat_layers`, :func:`weighted_layers`,
-  :func:`find_layer`, :func:`all_layer_names`, :func:`last_conv_layer`;
+* layer walks over nested models, in forward order: :func:`flat_layers`, :func:`flat_operations`
+  (Keras ops such as ``x + y`` on symbolic tensors too), :func:`weighted_layers`, :func:`find_layer`,
+  :func:`all_layer_names`, :func:`last_conv_layer`;
 * what a model computes: :func:`ends_in_softmax`, :func:`rescales_8bit_input`;
 * running a model layer by layer: :func:`is_layerwise`, :func:`check_layerwise`,
   :func:`walk_layers` (each layer computed by a callback), :func:`call_at_inference`,
-  :func:`run_layers` (a hook on every layer output), with :func:`guided_hook` for guided backprop,
+  :func:`run_layers` (a hook on every layer output), with :func:`guided_hook` for guided backprop
+  (on every :func:`is_rectifier`),
   and :func:`layer_outputs` (a layer's activations for a batch of images);
 * BatchNorm folding at inference: :func:`inference_folds`, :func:`batchnorm_producers`,
   :func:`batchnorm_folds`, :func:`batchnorm_affine`, :func:`folded_convolution`;
   the affine parts of linear layers with BatchNorm folded in (LRP): :func:`linear_batchnorm_folds`,
-  :func:`linear_parts`.
+  :func:`linear_parts`; what LRP needs to know of the graph:
+  :func:`operation_kind`, :func:`node_inputs`, :func:`gate_input`.
 
 Keras and TensorFlow are imported inside the functions, so that importing this module loads neither.
 """
@@ -37,14 +40,40 @@ def flat_layers(model) -> list:
     return layers
 
 
+def flat_operations(model) -> list:
+    """Like :func:`flat_layers`, with the Keras ops a functional model applies to symbolic tensors.
+
+    ``x + y`` or ``x * 0.5`` written on Keras tensors become operations of the graph that are not
+    layers (ConvNeXt's residual sums, MobileNetV3's hard sigmoid); they are run by
+    :func:`walk_layers` like layers.
+    """
+    import keras
+
+    operations = []
+    for operation in model.layers if isinstance(model, keras.Sequential) else getattr(model, "operations",
+                                                                                      model.layers):
+        operations.append(operation)
+        if isinstance(operation, keras.Model):
+            operations.extend(flat_operations(operation))
+    return operations
+
+
+def operation_kind(operation) -> str:
+    """The class name of a layer (``"Add"``), or ``"op:"`` and that of a Keras op (``"op:Add"`` for ``x + y``)."""
+    import keras
+
+    kind = type(operation).__name__
+    return kind if isinstance(operation, keras.layers.Layer) else f"op:{kind}"
+
+
 def all_layer_names(model) -> list[str]:
     """Names of every layer, nested models flattened in order."""
     return [layer.name for layer in flat_layers(model)]
 
 
 def find_layer(model, name: str):
-    """Return the layer called ``name``, searching nested models depth-first."""
-    for layer in flat_layers(model):
+    """Return the layer called ``name``, searching nested models depth-first (then Keras ops, e.g. ``add_3``)."""
+    for layer in [*flat_layers(model), *flat_operations(model)]:
         if layer.name == name:
             return layer
     raise ValueError(f"`layer` {name!r} is not a layer of model {model.name!r}; layers are: "
@@ -58,16 +87,23 @@ def weighted_layers(model) -> list:
 
 
 def last_conv_layer(model) -> str:
-    """Name of the layer Grad-CAM reads by default: the last Conv2D's rectified output.
+    """Name of the layer Grad-CAM reads by default: the last rectified feature map before the classifier.
 
-    Takes the last 2-D convolution of ``model`` (nested models searched), then follows the
-    per-channel layers that directly consume it (BatchNormalization, ReLU, other activations),
-    so that for ``conv -> bn -> relu`` the ReLU's output is read: the paper's conv layers
-    include their ReLU (Selvaraju et al., arXiv:1610.02391), and Grad-CAM++ assumes
+    When the network ends in global pooling (GlobalAveragePooling2D or GlobalMaxPooling2D, the
+    last one, with no squeeze-excite ``Multiply`` after it), the layer that feeds that pooling:
+    ResNet's and DenseNet's final ReLU after their last Add or Concatenate and BatchNorm,
+    ConvNeXt's last residual sum, MobileNetV3's last activation before its 1x1-convolution head.
+    Otherwise the last 2-D convolution of ``model`` (nested models searched), followed through
+    the per-channel layers that directly consume it (BatchNormalization, ReLU, other
+    activations), so that for ``conv -> bn -> relu`` the ReLU's output is read: the paper's conv
+    layers include their ReLU (Selvaraju et al., arXiv:1610.02391), and Grad-CAM++ assumes
     non-negative activations.
     """
     import keras
 
+    pooled = _pooled_feature_map(model)
+    if pooled is not None:
+        return pooled.name
     conv_types = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D)
     per_channel = (keras.layers.BatchNormalization, keras.layers.ReLU, keras.layers.LeakyReLU,
                    keras.layers.PReLU, keras.layers.ELU, keras.layers.Activation)
@@ -81,6 +117,34 @@ def last_conv_layer(model) -> str:
             and _consumes(layers[index + 1], layers[index]):
         index += 1
     return layers[index].name
+
+
+def _pooled_feature_map(model):
+    """The operation whose 4-D output the last global pooling of ``model`` reads, or None (see last_conv_layer)."""
+    import keras
+
+    operations = flat_operations(model)
+    pooling = (keras.layers.GlobalAveragePooling2D, keras.layers.GlobalMaxPooling2D)
+    found = [index for index, op in enumerate(operations) if isinstance(op, pooling)]
+    if not found or any(operation_kind(op) in ("Multiply", "op:Multiply") and len(node_inputs(op)) == 2
+                        for op in operations[found[-1]:]):
+        return None
+    inputs = node_inputs(operations[found[-1]])
+    if len(inputs) != 1 or len(inputs[0].shape) != 4:
+        return None
+    producer = inputs[0]._keras_history[0]
+    while isinstance(producer, keras.Model) and not isinstance(producer, keras.Sequential) \
+            and hasattr(producer, "outputs") and len(producer.outputs) == 1:
+        producer = producer.outputs[0]._keras_history[0]  # a nested backbone: its last operation
+    if isinstance(producer, keras.Sequential):
+        producer = producer.layers[-1]
+    return None if isinstance(producer, keras.layers.InputLayer) else producer
+
+
+def node_inputs(operation) -> list:
+    """The symbolic input tensors of ``operation``'s one call in the graph (empty if called more than once)."""
+    nodes = getattr(operation, "_inbound_nodes", [])
+    return list(nodes[0].input_tensors) if len(nodes) == 1 else []
 
 
 def _consumes(layer, previous) -> bool:
@@ -226,6 +290,11 @@ def layer_outputs(model, layer, images, batch_size: int):
     return np.concatenate(captured).astype(np.float64)
 
 
+#: Activations that behave like a ReLU (about 0 for negative inputs, about the identity for positive ones),
+#: to which guided backprop applies its rule.
+RECTIFIERS = ("relu", "relu6", "silu", "swish", "hard_silu", "hard_swish", "gelu", "mish", "elu", "selu", "celu")
+
+
 def is_relu(layer) -> bool:
     """True for a plain ReLU: a ``ReLU`` layer without slope, or a layer with ``activation="relu"``."""
     import keras
@@ -235,6 +304,14 @@ def is_relu(layer) -> bool:
     return getattr(getattr(layer, "activation", None), "__name__", None) == "relu"
 
 
+def is_rectifier(layer) -> bool:
+    """True for a ReLU (:func:`is_relu`) or a smooth one: swish/SiLU, hard swish, GELU, mish, ELU, SELU, CELU."""
+    import keras
+
+    return is_relu(layer) or isinstance(layer, keras.layers.ELU) \
+        or getattr(getattr(layer, "activation", None), "__name__", None) in RECTIFIERS
+
+
 @functools.cache
 def _guided_relu_output():
     import tensorflow as tf
@@ -242,14 +319,16 @@ def _guided_relu_output():
     @tf.custom_gradient
     def guided(y):
         # Applied to the output of a ReLU, whose own gradient already masks where the input was
-        # negative; masking negative incoming gradients here gives the guided-backprop rule.
+        # negative; masking negative incoming gradients here gives the guided-backprop rule (for
+        # swish or GELU the activation's own smooth gradient stands in for the mask).
         return tf.identity(y), lambda upstream: tf.nn.relu(upstream)
     return guided
 
 
 def guided_hook(layer, value):
-    """A :func:`run_layers` hook giving every ReLU output the guided-backprop gradient (arXiv:1412.6806)."""
-    return _guided_relu_output()(value) if is_relu(layer) else value
+    """A :func:`run_layers` hook giving every rectifier's output (:func:`is_rectifier`) the guided-backprop
+    gradient (arXiv:1412.6806): without it, networks of swish or GELU units would get the plain gradient."""
+    return _guided_relu_output()(value) if is_rectifier(layer) else value
 
 
 # ---------------------------------------------------------------------------------------------
@@ -362,3 +441,32 @@ def folded_convolution(conv, norm, x):
     """``norm(conv(x))`` at inference, computed as one convolution with a rescaled kernel."""
     apply, kernel, bias = linear_parts(conv, norm)
     return apply(x, kernel) + bias
+
+
+def gate_input(operation) -> int | None:
+    """Index of the gate among the two inputs of a ``Multiply`` (layer or op): the one computed from the other.
+
+    In a squeeze-excite block ``x * sigmoid(W2 relu(W1 pool(x)))`` the gate is built from ``x``;
+    so is ``sigmoid(x)`` in ``x * sigmoid(x)``. None when neither or both inputs qualify, or the
+    operation is called more than once.
+    """
+    inputs = node_inputs(operation)
+    if len(inputs) != 2 or inputs[0] is inputs[1]:
+        return None
+    first, second = _computed_from(inputs[0], inputs[1]), _computed_from(inputs[1], inputs[0])
+    return None if first == second else (0 if first else 1)
+
+
+def _computed_from(tensor, source) -> bool:
+    """True when symbolic ``tensor`` depends on symbolic ``source`` (a walk up the graph)."""
+    seen, stack = set(), [tensor]
+    while stack:
+        current = stack.pop()
+        if current is source:
+            return True
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        operation, node_index, _ = current._keras_history
+        stack.extend(operation._inbound_nodes[node_index].input_tensors)
+    return False

@@ -1,7 +1,7 @@
 """Class activation maps: Grad-CAM and Grad-CAM++, a layer's activations weighted per channel.
 
-Both read a convolutional layer (by default :func:`last_conv_layer`, the last Conv2D's rectified
-output), weigh its channels by a function of the score's gradient there, and upsample the
+Both read a convolutional layer (by default :func:`last_conv_layer`: the layer feeding the final
+global pooling, or else the last Conv2D's rectified output), weigh its channels by a function of the score's gradient there, and upsample the
 weighted sum to the input size. The weight functions are pure numpy and public, so that another
 weighting is a new function passed to the same machinery.
 """
@@ -72,8 +72,8 @@ def grad_cam(model, images, targets, *, output: str = "logits", foil=None, batch
     model, images, targets, output, foil, batch_size
         As in :func:`~introspect.saliency.vanilla_gradient` (score: the logit by default).
     layer : str, optional
-        Name of the layer read, possibly inside a nested model; default the rectified output of
-        the last Conv2D (:func:`last_conv_layer`).
+        Name of the layer read, possibly inside a nested model; default :func:`last_conv_layer` (the
+        layer feeding the final global pooling, or else the last Conv2D's rectified output).
     relu : bool
         Keep only positive evidence, as in the paper; ``False`` keeps the sign (useful with ``foil``).
     progress : bool

@@ -59,11 +59,11 @@ def gradient_x_input(model, images, targets, *, output: str = "logits", foil=Non
 
 def guided_backprop(model, images, targets, *, output: str = "logits", foil=None,
                     batch_size: int = 64, progress: bool = True) -> np.ndarray:
-    """Gradient in which every ReLU also blocks negative incoming gradients.
+    """Gradient in which every rectifier (ReLU, ReLU6, swish, hard swish, GELU, ...) also blocks negative gradients.
 
     Springenberg et al., "Striving for simplicity: the all convolutional net", arXiv:1412.6806.
     The model and its layers are left untouched: the model is run layer by layer (nested
-    models included) with a gradient rule attached to each ReLU output. Needs a functional or
+    models included) with a gradient rule attached to each rectifier's output. Needs a functional or
     Sequential model. Parameters as in :func:`vanilla_gradient` (score: the logit by default).
 
     Returns
