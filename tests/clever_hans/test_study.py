@@ -80,3 +80,48 @@ def test_inpaint_removes_a_trigger_drawn_on_a_flat_background():
     before = striped.copy()
     np.testing.assert_allclose(repairs.inpaint(striped, mask), flat, atol=1e-6)
     np.testing.assert_array_equal(striped, before)                        # the input is not modified
+
+
+def sweep_rows():
+    """A tiny sweep: control (3 seeds) and one cell whose square is used in every seed, stamp in one."""
+    rows = []
+    for fraction, flips in ((0.0, {"square": (0.02, 0.03, 0.04), "time stamp": (0.01, 0.02, 0.02)}),
+                            (0.1, {"square": (0.2, 0.3, 0.25), "time stamp": (0.01, 0.05, 0.02)})):
+        for trigger, values in flips.items():
+            for seed, flip in enumerate(values):
+                rows.append({"trigger": trigger, "level": "strong", "fraction": fraction, "seed": seed, "clean": 0.8,
+                             "transplant flip": flip, "LRP mass": np.nan, "SpRAy score": 0.1 + 0.01 * seed})
+    return pd.DataFrame(rows)
+
+
+def test_detections_count_seeds_beyond_the_controls_range_and_the_earliest_share_needs_every_seed():
+    found = runs.detections(sweep_rows()).set_index("trigger")
+    assert found.loc["square", "transplant test"] == "3/3"
+    assert found.loc["time stamp", "transplant test"] == "1/3"     # 0.05 > 0.02; 0.01 and 0.02 are not above it
+    assert found.loc["square", "accuracy drop"] == "0/3"           # equal to the control is no drop
+    assert found.loc["square", "SpRAy"] == "0/3" and found.loc["square", "LRP mass"] == "n/a"
+    earliest = runs.earliest_detection(runs.detections(sweep_rows())).set_index("trigger")
+    assert earliest.loc["square", "transplant test"] == 0.1
+    assert pd.isna(earliest.loc["time stamp", "transplant test"]) and pd.isna(earliest.loc["square", "LRP mass"])
+
+
+def test_spray_flags_compare_every_class_with_the_controls_largest_score():
+    rows = [{"model": model, "seed": seed, "class": c, "SpRAy score": score + 0.01 * seed, "class-mean score": 0.1}
+            for seed in range(3) for c in range(10)
+            for model, score in (("control", 0.1), ("poisoned", 0.5 if c == 0 else 0.1))]
+    flags = runs.spray_flags(pd.DataFrame(rows)).set_index("class")
+    assert flags.loc["T-shirt/top", "SpRAy score: flagged"] == "3/3"
+    assert flags.loc["Trouser", "SpRAy score: flagged"] == "0/3"          # equal to the control's largest: not above
+    assert flags.loc["T-shirt/top", "SpRAy score: threshold"] == pytest.approx(0.12)
+    assert flags.loc["T-shirt/top", "SpRAy score: poisoned"] == pytest.approx((0.5, 0.52))
+
+
+def test_repair_summary_gives_seed_ranges_before_after_and_control():
+    base = dict(trigger="square", **{"transplant flip": 0.5, "overall clean": 0.7})
+    seeds = pd.DataFrame([{**base, "model": m, "seed": s, "clean": v} for m, vs in
+                          (("poisoned", (0.0, 0.01)), ("control", (0.8, 0.85))) for s, v in enumerate(vs)])
+    repair = pd.DataFrame([{**base, "model": "rrr", "seed": s, "clean": v} for s, v in enumerate((0.7, 0.9, 0.8))])
+    summary = repairs.repair_summary(repair, seeds, {"poisoned": "before", "rrr": "after", "control": "control"})
+    square = summary[summary.trigger == "square"].set_index("model")
+    assert square.loc["after", "clean"] == (0.7, 0.9) and square.loc["after", "seeds"] == 3
+    assert square.loc["before", "clean"] == (0.0, 0.01) and square.loc["control", "clean"] == (0.8, 0.85)

@@ -124,56 +124,66 @@ def spray_clusters(result, maps, labels):
     return fig, axes
 
 
-def concept_scores(results: dict):
-    """Per class, the mean directional derivative along the concept for each (model, concept) in ``results``.
+def concept_tests(tests: dict):
+    """Per class, concept CAVs' values beside random CAVs' for each ``{title: metrics.ConceptTest}``, two per row.
 
-    Grey band: the same for the random directions (min to max), the range a concept must leave to count.
+    Dots: one CAV each (red: the concept, grey: random directions); a star above a class marks it
+    significant after Bonferroni.
     """
-    fig, axes = _subplots(1, len(results), (5.2 * len(results), 3.6))
+    rows = -(-len(tests) // 2)
+    fig, axes = _subplots(rows, 2, (12, 3.4 * rows))
     x = np.arange(10)
-    for ax, (title, result) in zip(axes[0], results.items()):
-        low, high = np.nanmin(result.random_sensitivity, axis=0), np.nanmax(result.random_sensitivity, axis=0)
-        ax.fill_between(x, low, high, step="mid", color="#bdbdbd", label="random directions (min to max)")
-        ax.bar(x, result.sensitivity, 0.6, color=["#cb181d" if c in TRIGGER_NAMES else "#636363" for c in x],
-               label="lightness-ramp concept")
-        ax.axhline(0, color="k", lw=0.8)
-        ax.set_xticks(x, CLASS_NAMES, rotation=45, ha="right", fontsize=8)
-        ax.set_ylabel("mean d logit / d t along the CAV")
-        ax.set_title(title, fontsize=10)
-        ax.legend(fontsize=7, loc="upper left")
-    shared = [ax.get_ylim() for ax in axes[0]]
-    for ax in axes[0]:
-        ax.set_ylim(min(lo for lo, _ in shared), max(hi for _, hi in shared))
-    fig.suptitle("Concept sensitivity: how fast each class's logit rises as relu3's activations move towards a "
-                 "lightness ramp (red: poisoned classes)")
+    rng = np.random.default_rng(0)
+    for ax, (title, result) in zip(axes.ravel(), tests.items()):
+        runs = len(result.concept_score)
+        for values, shift, colour, label in ((result.random_score, -0.18, "#969696", "random CAVs"),
+                                             (result.concept_score, 0.18, "#cb181d", "ramp-concept CAVs")):
+            ax.scatter(x[None, :] + shift + rng.uniform(-0.08, 0.08, (runs, 1)), values, s=7, color=colour,
+                       label=label)
+        for c in np.flatnonzero(result.significant):
+            ax.annotate("*", (c, 1.0), xycoords=("data", "axes fraction"), ha="center", va="bottom", fontsize=14)
+        ax.set_xticks(x, [f"{n} (ramp)" if TRIGGER_NAMES.get(c) == "lightness ramp" else n
+                          for c, n in enumerate(CLASS_NAMES)], rotation=35, ha="right", fontsize=8)
+        ax.set_ylabel("TCAV score" if result.statistic == "score" else "mean d logit / d t", fontsize=8)
+        ax.set_title(title, fontsize=9, pad=14)
+    axes[0, 0].legend(fontsize=7, loc="lower left")
+    fig.suptitle("TCAV test of the ramp concept (Kim et al.): * = concept differs from random after Bonferroni "
+                 "over 10 classes")
     return fig, axes
 
 
 def sweep(table: pd.DataFrame):
-    """The poisoning sweep: one column per trigger, rows accuracy, transplant flip, LRP mass, SpRAy rank."""
-    control = table[table.fraction == 0].set_index("trigger")
-    cells = table[table.fraction > 0]
+    """The poisoning sweep: one column per trigger; rows clean accuracy, transplant flip, LRP mass, SpRAy score.
+
+    Each cell is the median over seeds with a bar from the lowest to the highest seed; the control
+    (no poison) is a band over its seeds. In the SpRAy row the band's top is the decision rule: a
+    class is flagged when its score exceeds the control's largest score for that class.
+    """
+    control = table[table.fraction == 0].groupby("trigger")
+    cells = table[table.fraction > 0].groupby(["trigger", "level", "fraction"])
+    low, mid, high = cells.min(numeric_only=True), cells.median(numeric_only=True), cells.max(numeric_only=True)
     rows = (("clean", "clean accuracy of the class"), ("transplant flip", "transplant flip"),
-            ("LRP mass", "LRP mass in the trigger"), ("SpRAy rank", "SpRAy rank of the class"))
+            ("LRP mass", "LRP mass in the trigger"), ("SpRAy score", "SpRAy score of the class"))
+    fractions = sorted(table.loc[table.fraction > 0, "fraction"].unique())
     fig, axes = _subplots(len(rows), 4, (13, 9.5))
     for j, trigger in enumerate(TRIGGER_ORDER):
         for i, (column, label) in enumerate(rows):
             ax = axes[i, j]
-            for level, style in (("strong", "o-"), ("faint", "s--")):
-                part = cells[(cells.trigger == trigger) & (cells.level == level)].sort_values("fraction")
-                ax.plot(part.fraction, part[column], style, color=POISONED_COLOUR if level == "strong" else
-                        "#6baed6", label=f"{level} trigger")
-            ax.axhline(control.loc[trigger, column], color=CONTROL_COLOUR, lw=1.2, label="control (no poison)")
+            for level, style, colour in (("strong", "o-", POISONED_COLOUR), ("faint", "s--", "#6baed6")):
+                m, lo, hi = (frame.loc[(trigger, level), column] for frame in (mid, low, high))
+                ax.errorbar(m.index, m, yerr=[m - lo, hi - m], fmt=style, color=colour, capsize=2,
+                            label=f"{level} trigger (median, seed range)")
+            ctrl = control.get_group(trigger)[column]
+            ax.axhspan(ctrl.min(), ctrl.max(), color=CONTROL_COLOUR, alpha=0.25, lw=0,
+                       label="control over seeds" + (" (top = flag threshold)" if column == "SpRAy score" else ""))
+            ax.axhline(ctrl.max(), color=CONTROL_COLOUR, lw=1)
             ax.set_xscale("log")
             ax.set_xlim(0.022, 1.4)
-            ax.set_xticks(sorted(cells.fraction.unique()), [f"{f:.0%}" for f in sorted(cells.fraction.unique())])
+            ax.set_xticks(fractions, [f"{f:.0%}" for f in fractions])
             ax.minorticks_off()
-            if column == "SpRAy rank":
-                ax.set_ylim(10.5, 0.5)
-                ax.axhspan(0.5, 4.5, color="#fee0d2", zorder=0, label="top 4")
-            else:
+            if column != "SpRAy score":
                 ax.set_ylim(-0.03, 1.03)
-            if column == "LRP mass" and part[column].isna().all():
+            if column == "LRP mass" and ctrl.isna().all():
                 ax.text(0.5, 0.5, "no footprint to measure:\nthe ramp covers every pixel", ha="center",
                         va="center", transform=ax.transAxes, fontsize=8)
             if i == 0:
@@ -183,31 +193,42 @@ def sweep(table: pd.DataFrame):
     axes[0, 0].legend(fontsize=7)
     axes[-1, 0].legend(fontsize=7)
     fig.supxlabel("share of the class's training images that carry the trigger (log scale)")
-    fig.suptitle("When does the model start to cheat, and do the explanations see it before the accuracy does?")
+    fig.suptitle(f"When does the model start to cheat? {table.seed.nunique()} seeds per cell")
     return fig, axes
 
 
 def repair(table: pd.DataFrame, names: dict):
-    """Clean accuracy and transplant flip per poisoned class for each model in ``names`` (key -> label)."""
+    """Clean accuracy and transplant flip per poisoned class for each model in ``names`` (key -> label, at most 8).
+
+    ``table`` has a row per model, trigger and seed; bars are medians over seeds, whiskers the seed range.
+    ``names`` should start with the poisoned model and end with the control, which keep their colours.
+    """
     fig, axes = _subplots(1, 2, (13, 4))
     x = np.arange(len(TRIGGER_ORDER))
     width = 0.8 / len(names)
-    colours = ["#a63603", "#08519c", "#bae4b3", "#31a354", "#006d2c", "#74c476", "#756bb1", "#969696"]
+    # the poisoned model and the control keep their colours of the other figures; repairs in greens and others
+    colours = [POISONED_COLOUR, "#e6ab02", "#31a354", "#006d2c", "#bae4b3", "#756bb1", "#969696", CONTROL_COLOUR]
     for ax, column, label in ((axes[0, 0], "clean", "clean accuracy of the class"),
                               (axes[0, 1], "transplant flip", "transplant flip")):
         for k, (key, name) in enumerate(names.items()):
-            rows = table[table.model == key].set_index("trigger").loc[TRIGGER_ORDER]
+            rows = table[table.model == key].groupby("trigger")[column]
+            mid, low, high = (rows.agg(stat).reindex(TRIGGER_ORDER) for stat in ("median", "min", "max"))
             positions = x + (k - (len(names) - 1) / 2) * width
-            ax.bar(positions, rows[column], width, color=colours[k % len(colours)], label=name)
-            for xi, value in zip(positions, rows[column]):
+            seeds = table[table.model == key].seed.nunique()
+            ax.bar(positions, mid, width, color=colours[k % len(colours)],
+                   label=f"{name} ({seeds} seed{'s' if seeds > 1 else ''})")
+            if seeds > 1:
+                ax.errorbar(positions, mid, yerr=[mid - low, high - mid], fmt="none", color="k", lw=0.8, capsize=2)
+            for xi, value in zip(positions, mid):
                 if value < 0.01:  # a bar too small to see: say that it is zero
                     ax.text(xi, 0.01, "0", ha="center", va="bottom", fontsize=6, color=colours[k % len(colours)])
         ax.set_xticks(x, [f"{t}\n({CLASS_NAMES[c]})" for t, c in zip(TRIGGER_ORDER, POISONED_CLASSES)], fontsize=8)
         ax.set_ylim(0, 1.05)
         ax.set_ylabel(label)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
+    axes[0, 1].axhline(0.1, color="k", ls=":", lw=1, label="goal for square and time stamp")
+    handles, labels = axes[0, 1].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=8)
     axes[0, 0].set_title("Clean images of the poisoned classes")
     axes[0, 1].set_title("Trigger transplanted onto other classes")
-    fig.suptitle("Repairs of the poisoned model (seed 0) against the control")
+    fig.suptitle("Repairs of the poisoned model against the control (bars: median over seeds; whiskers: range)")
     return fig, axes

@@ -3,16 +3,17 @@
 Right for the Right Reasons (Ross et al. 2017, arXiv:1703.03717) needs masks of the pixels that
 should not matter; :func:`known_masks` takes them from the poisoning plan, :func:`explanation_masks`
 from LRP maps and SpRAy clusters only (no answer key). P-ClArC (Anders et al. 2022,
-arXiv:1912.11425) needs examples with and without each artifact (:func:`pclarc_all`).
+arXiv:1912.11425) needs examples with and without each artifact (:func:`pclarc_all`). ``inpaint``
+(the counterexamples' fill) is :func:`introspect.repair.inpaint`, importable from here too.
 """
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.ndimage import binary_dilation, uniform_filter
+from scipy.ndimage import binary_dilation
 
 from .. import metrics, poisoning
-from ..repair.clarc import pclarc
+from ..repair import inpaint, pclarc
 from . import study
 from .study import POISONED_CLASSES, TRIGGER_NAMES
 
@@ -77,27 +78,6 @@ def explanation_masks(maps, labels, found: metrics.SprayResult, *, flag_factor: 
     return union, regions
 
 
-def inpaint(images, masks, *, max_iterations: int = 30) -> np.ndarray:
-    """A copy of ``images`` ``(N, H, W, 1)`` whose pixels inside ``masks`` ``(N, H, W)`` are filled from outside.
-
-    Each masked pixel takes the mean of its known 3x3 neighbours, repeated inwards until every
-    masked pixel is filled (a simple diffusion fill): a trigger on the black background becomes
-    black again, 1-px watermark stripes take the garment's values beside them.
-    """
-    values = np.asarray(images, np.float32)[..., 0].copy()
-    unknown = np.asarray(masks, bool).copy()
-    for _ in range(max_iterations):
-        if not unknown.any():
-            break
-        known = (~unknown).astype(np.float32)
-        total = uniform_filter(values * known, size=(1, 3, 3), mode="nearest")
-        count = uniform_filter(known, size=(1, 3, 3), mode="nearest")
-        fill = unknown & (count > 1e-6)
-        values[fill] = total[fill] / count[fill]
-        unknown &= ~fill
-    return values[..., None]
-
-
 def pclarc_all(model, d: study.PoisonedData, *, layer: str = "dense", n_examples: int = 200, seed: int = 0):
     """P-ClArC for every trigger of the plan, one projection after another, from ``n_examples`` clean training images.
 
@@ -129,19 +109,27 @@ def repair_rows(models: dict, d: study.PoisonedData) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def repair_study(poisoned, control, d: study.PoisonedData, *, epochs: int, n_spray: int, weight: float = 0.01,
-                 folder=None, progress: bool = True, only=None) -> tuple[pd.DataFrame, dict]:
-    """Repair ``poisoned`` six ways and measure each against ``control`` (:func:`repair_rows`).
+#: Notebook 01's repairs, each one call of the library with the known masks: key -> arguments beyond the defaults.
+#: ``extra_epochs`` lengthens the schedule beyond the poisoned and control models'.
+REPAIRS = {"rrr": {},                                                          # inpainted counterexamples, "auto"
+           "rrr_transplant": {"counterexamples": ("inpaint", "transplant")},   # + the trigger on other classes
+           "rrr_transplant_long": {"counterexamples": ("inpaint", "transplant"), "extra_epochs": 2},
+           "rrr_penalty_only": {"counterexamples": None}}                      # the gradient penalty alone
 
-    Right for the Right Reasons with the known masks: the gradient penalty alone (``rrr_known``);
-    with counterexamples, the masked training images once more with their masks filled by
-    :func:`inpaint` (``rrr_known_cf``, from scratch; ``rrr_known_cf_finetuned``, from the cheating
-    weights; ``rrr_known_cf_long``, from scratch with two more epochs, as the penalty slows training);
-    with masks and counterexamples derived from LRP and SpRAy alone (``rrr_explained``,
-    :func:`explanation_masks`). And P-ClArC with every trigger (``pclarc``, :func:`pclarc_all`).
-    ``only`` (a set of keys) trains just those RRR variants and returns their rows alone.
-    With ``folder``, the RRR models are saved there as ``01_<key>.weights.h5``. Returns the table
-    and ``{"regions": ..., "models": {...}}``.
+
+def repair_study(poisoned, d: study.PoisonedData, *, epochs: int, seeds=(0,), n_spray: int = 100,
+                 single_seed=("rrr_penalty_only", "rrr_explained"), keys=None, folder=None,
+                 progress: bool = True) -> tuple[pd.DataFrame, dict]:
+    """Repair ``poisoned`` with :func:`~introspect.repair.right_for_the_right_reasons` as a user would call it.
+
+    Every repair trains the poisoned model's architecture from scratch with the schedule of the
+    poisoned and control models (``epochs``, batches of 128), the library's defaults (``weight="auto"``,
+    inpainted counterexamples) and :data:`REPAIRS`' arguments, on the training images with the known
+    masks (:func:`known_masks`), for each seed of ``seeds``; the keys in ``single_seed`` only for the
+    first; ``keys`` (default: all) chooses which to run. ``rrr_explained`` uses masks from LRP and SpRAy alone (:func:`explanation_masks`): their
+    union on every training image. Returns :func:`repair_rows` with ``seed`` and the chosen ``weight``,
+    and ``{"regions": ..., "models": {key: first seed's model}}``; with ``folder`` those models are
+    saved there as ``01_<key>.weights.h5``.
     """
     from ..repair import right_for_the_right_reasons
     from .runs import lrp_maps, save_model
@@ -149,32 +137,41 @@ def repair_study(poisoned, control, d: study.PoisonedData, *, epochs: int, n_spr
     known = known_masks(d)
     index = study.per_class_index(d.y_train, n_spray)
     maps = lrp_maps(poisoned, d.x_train[index], d.y_train[index])
-    found = metrics.spray(maps, d.y_train[index], seed=0)
-    union, regions = explanation_masks(maps, d.y_train[index], found)
-    derived = np.broadcast_to(union, d.train_masks.shape)
-    flagged = np.isin(d.y_train, list(regions))
+    union, regions = explanation_masks(maps, d.y_train[index], metrics.spray(maps, d.y_train[index], seed=0))
+    masks = {**{key: known for key in REPAIRS}, "rrr_explained": np.broadcast_to(union, known.shape)}
+    arguments = {**REPAIRS, "rrr_explained": {}}
+    rows, first = [], {}
+    for seed in seeds:
+        for key in arguments if keys is None else keys:
+            if key in single_seed and seed != seeds[0]:
+                continue
+            options = dict(arguments[key])
+            model = right_for_the_right_reasons(poisoned, d.x_train, d.y_train, masks[key],
+                                                epochs=epochs + options.pop("extra_epochs", 0), batch_size=128,
+                                                seed=seed, progress=progress, **options)
+            rows.append(repair_rows({key: model}, d).assign(seed=seed, weight=model.rrr_log.weight))
+            if seed == seeds[0]:
+                first[key] = model
+                if folder is not None:
+                    save_model(model, key, folder)
+    return pd.concat(rows, ignore_index=True), {"regions": regions, "models": first}
 
-    def with_counterexamples(masks, chosen):
-        filled = inpaint(d.x_train[chosen], masks[chosen])
-        return (np.concatenate([d.x_train, filled]), np.concatenate([d.y_train, d.y_train[chosen]]),
-                np.concatenate([masks, masks[chosen]]))
 
-    counterexamples = with_counterexamples(known, d.train_poisoned)
-    runs = {"rrr_known": ((d.x_train, d.y_train, known), True, epochs),
-            "rrr_known_cf": (counterexamples, True, epochs),
-            "rrr_known_cf_long": (counterexamples, True, epochs + 2),
-            "rrr_known_cf_finetuned": (counterexamples, False, epochs),
-            "rrr_explained": (with_counterexamples(derived, flagged), True, epochs)}
-    repaired = {}
-    for key, ((x, y, masks), scratch, n_epochs) in runs.items():
-        if only is not None and key not in only:
-            continue
-        repaired[key] = right_for_the_right_reasons(poisoned, x, y, masks, weight=weight, epochs=n_epochs,
-                                                    batch_size=128, from_scratch=scratch, seed=0, progress=progress)
-        if folder is not None:
-            save_model(repaired[key], key, folder)
-    if only is not None:
-        return repair_rows(repaired, d), {"regions": regions, "models": repaired}
-    repaired["pclarc"] = pclarc_all(poisoned, d)
-    table = repair_rows({"control": control, "poisoned": poisoned, **repaired}, d)
-    return table, {"regions": regions, "models": repaired}
+def repair_summary(repair: pd.DataFrame, seeds: pd.DataFrame, names: dict) -> pd.DataFrame:
+    """Before, after and control per poisoned class: ranges over seeds of clean accuracy, flip and overall accuracy.
+
+    ``repair`` is :func:`repair_study`'s table, ``seeds`` the seed study's (its ``poisoned`` rows are
+    "before", its ``control`` rows the reference). ``names`` maps the keys to show (``"poisoned"``,
+    ``"control"`` and repair keys) to row labels, in order. Cells are ``(min, max)`` over seeds.
+    """
+    rows = pd.concat([seeds[["model", "trigger", "clean", "transplant flip", "overall clean", "seed"]], repair],
+                     ignore_index=True)
+    out = []
+    for key, label in names.items():
+        for trigger in TRIGGER_NAMES.values():
+            part = rows[(rows.model == key) & (rows.trigger == trigger)]
+            row = {"model": label, "trigger": trigger, "seeds": part.seed.nunique()}
+            for column in ("clean", "transplant flip", "overall clean"):
+                row[column] = (part[column].min(), part[column].max())
+            out.append(row)
+    return pd.DataFrame(out)

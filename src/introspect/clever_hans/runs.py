@@ -17,6 +17,7 @@ import pandas as pd
 from .. import data, metrics
 from ..report import quick_mode
 from . import study
+from ..data import CLASS_NAMES
 from .study import LOCALISED, POISONED_CLASSES, TRIGGER_NAMES
 
 RESULTS = Path(__file__).resolve().parents[3] / "data" / "results"
@@ -83,43 +84,51 @@ def audit(model, d: study.PoisonedData, b: Budget, *, seed: int = 0) -> pd.DataF
     table["LRP mass"] = [mass["relevance mass"].get(TRIGGER_NAMES[c], np.nan) for c in POISONED_CLASSES]
     table["area"] = [mass["area"].get(TRIGGER_NAMES[c], np.nan) for c in POISONED_CLASSES]
     table["SpRAy rank"] = rank_of(found)[POISONED_CLASSES]
+    table["SpRAy score"] = found.suspicion[POISONED_CLASSES]
     table["overall clean"] = study.clean_correct(model, d).mean()
     return table
 
 
-def seed_study(b: Budget, folder: Path | None = None, *, progress: bool = True) -> pd.DataFrame:
-    """Poisoned and control models at every seed of ``b``: :func:`audit` rows with ``seed`` and ``model``.
+def seed_study(b: Budget, folder: Path | None = None, *, progress: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Poisoned and control models at every seed of ``b``: :func:`audit` rows, and SpRAy per class.
 
-    With ``folder``, the seed-0 models are saved there as ``01_poisoned.weights.h5`` and
-    ``01_control.weights.h5``.
+    Returns ``(audit rows with seed and model, one row per model, seed and class with the LRP-SpRAy
+    score and the class-mean baseline's score)``; the second table lets a decision rule be tested on
+    the clean classes too. With ``folder``, the seed-0 models are saved there as
+    ``01_poisoned.weights.h5`` and ``01_control.weights.h5``.
     """
     from tqdm import tqdm
 
     d = load_data(b.n_train)
-    rows = []
+    rows, spray_rows = [], []
     for seed in tqdm(b.seeds, desc="seeds", ascii=True, ncols=80, disable=not progress):
         for name, x in (("poisoned", d.x_train), ("control", d.x_train_clean)):
             model = study.train_model(x, d.y_train, epochs=b.epochs, seed=seed, name=name)
             rows.append(audit(model, d, b, seed=seed).assign(seed=seed, model=name))
+            found = spray_ranks(model, d, b.n_spray, seed=seed)
+            spray_rows += [{"model": name, "seed": seed, "class": int(c), "SpRAy score": found.suspicion[i],
+                            "class-mean score": found.mean_concentration[i]} for i, c in enumerate(found.classes)]
             if folder is not None and seed == b.seeds[0]:
                 save_model(model, name, folder)
-    return pd.concat(rows, ignore_index=True)
+    return pd.concat(rows, ignore_index=True), pd.DataFrame(spray_rows)
 
 
 def sweep(b: Budget, *, progress: bool = True) -> pd.DataFrame:
-    """The poisoning sweep: share of poisoned images x trigger strength, one small training per cell.
+    """The poisoning sweep: share of poisoned images x trigger strength x seed, one small training each.
 
-    Rows: ``fraction``, ``level``, trigger, :func:`audit` columns. ``fraction = 0`` is the control
-    (trained on the clean images, audited against the strong triggers).
+    Rows: ``fraction``, ``level``, ``seed``, trigger, :func:`audit` columns. ``fraction = 0`` is the
+    control (trained on the clean images, audited against the strong triggers). The seed chooses the
+    poisoned images as well as the initialisation and the batches.
     """
     from tqdm import tqdm
 
     cells = [(0.0, "strong")] + [(f, level) for f in b.fractions for level in study.LEVELS]
+    runs = [(fraction, level, seed) for fraction, level in cells for seed in b.seeds]
     rows = []
-    for fraction, level in tqdm(cells, desc="sweep", ascii=True, ncols=80, disable=not progress):
-        d = load_data(b.sweep_train, level=level, fraction=fraction)
-        model = study.train_model(d.x_train, d.y_train, epochs=b.sweep_epochs, seed=0, name="sweep")
-        rows.append(audit(model, d, b).assign(fraction=fraction, level=level))
+    for fraction, level, seed in tqdm(runs, desc="sweep", ascii=True, ncols=80, disable=not progress):
+        d = load_data(b.sweep_train, level=level, fraction=fraction, seed=seed)
+        model = study.train_model(d.x_train, d.y_train, epochs=b.sweep_epochs, seed=seed, name="sweep")
+        rows.append(audit(model, d, b, seed=seed).assign(fraction=fraction, level=level, seed=seed))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -164,9 +173,11 @@ def load_model(name: str, folder: Path = RESULTS):
 
 @dataclass
 class Results:
-    """The script's outputs: tables ``seeds``, ``sweep``, ``repair``, the ``regions`` found from explanations, models."""
+    """The script's outputs: tables ``seeds``, ``spray_seeds``, ``sweep``, ``repair``, the ``regions`` found from
+    explanations, models."""
 
     seeds: pd.DataFrame
+    spray_seeds: pd.DataFrame
     sweep: pd.DataFrame
     repair: pd.DataFrame
     regions: dict
@@ -185,21 +196,22 @@ def precomputed(b: Budget, folder: Path | None = None, *, progress: bool = False
         folder = Path(tempfile.mkdtemp(prefix="introspect-01-"))
         from .repairs import repair_study
 
-        seeds = seed_study(b, folder, progress=progress)
+        seeds, spray_seeds = seed_study(b, folder, progress=progress)
         table = sweep(b, progress=progress)
-        repair_table, extra = repair_study(load_model("poisoned", folder), load_model("control", folder),
-                                           load_data(b.n_train), epochs=b.repair_epochs, n_spray=b.n_spray,
+        repair_table, extra = repair_study(load_model("poisoned", folder), load_data(b.n_train),
+                                           epochs=b.repair_epochs, seeds=b.seeds, n_spray=b.n_spray,
                                            folder=folder, progress=progress)
         save_table(seeds, "01_seeds", folder)
+        save_table(spray_seeds, "01_spray_seeds", folder)
         save_table(table, "01_sweep", folder)
         save_table(repair_table, "01_repair", folder)
         (folder / "01_regions.json").write_text(json.dumps({str(c): r.astype(int).tolist()
                                                             for c, r in extra["regions"].items()}))
     folder = RESULTS if folder is None else Path(folder)
-    names = ("poisoned", "control", "rrr_known", "rrr_known_cf", "rrr_known_cf_long", "rrr_known_cf_finetuned",
-             "rrr_explained")
+    names = ("poisoned", "control", "rrr", "rrr_transplant", "rrr_penalty_only", "rrr_explained")
     regions = {int(c): np.array(r, bool) for c, r in json.loads((folder / "01_regions.json").read_text()).items()}
-    return Results(load_table("01_seeds", folder), load_table("01_sweep", folder), load_table("01_repair", folder),
+    return Results(load_table("01_seeds", folder), load_table("01_spray_seeds", folder), load_table("01_sweep", folder),
+                   load_table("01_repair", folder),
                    regions, {name: load_model(name, folder) for name in names})
 
 
@@ -233,4 +245,77 @@ def discovery_table(found: dict) -> pd.DataFrame:
             row.update({TRIGGER_NAMES[c]: int(ranks[c]) for c in POISONED_CLASSES})
             row["poisoned in top 4"] = int(np.sum(ranks[POISONED_CLASSES] <= 4))
             rows.append(row)
+    return pd.DataFrame(rows)
+
+
+#: Detectors of the sweep: column, the direction that signals cheating, and whether it needs the answer key.
+DETECTORS = {"accuracy drop": ("clean", -1, "no: clean test images only"),
+             "transplant test": ("transplant flip", +1, "the trigger's pixels"),
+             "LRP mass": ("LRP mass", +1, "the trigger's footprint"),
+             "SpRAy": ("SpRAy score", +1, "no: training images and their labels")}
+
+
+def detections(table: pd.DataFrame, reference: pd.DataFrame | None = None) -> pd.DataFrame:
+    """How many seeds each detector flags, per trigger, strength and share: one rule for every detector.
+
+    A detector flags a class when its value lies beyond the control's range over the control's
+    seeds, in the direction of cheating (:data:`DETECTORS`): clean accuracy below the control's
+    lowest, transplant flip, LRP mass or SpRAy score above the control's highest. ``table`` holds
+    :func:`audit` rows with ``seed`` (the sweep's, or the seed study's with ``model``); the control
+    is ``reference`` if given, else the rows with ``fraction == 0``. Returns one row per cell with
+    ``"k/n"`` strings per detector.
+    """
+    if reference is None:
+        reference, table = table[table.fraction == 0], table[table.fraction > 0]
+    keys = [key for key in ("trigger", "level", "fraction") if key in table]
+    rows = []
+    for cell, part in table.groupby(keys, sort=False):
+        cell = dict(zip(keys, cell if isinstance(cell, tuple) else (cell,)))
+        control = reference[reference.trigger == cell["trigger"]]
+        row = dict(cell)
+        for name, (column, sign, _) in DETECTORS.items():
+            values, bound = part[column].to_numpy(float), control[column].to_numpy(float)
+            if np.isnan(values).all() or np.isnan(bound).all():
+                row[name] = "n/a"
+                continue
+            flagged = values < bound.min() if sign < 0 else values > bound.max()
+            row[name] = f"{int(flagged.sum())}/{len(values)}"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def earliest_detection(found: pd.DataFrame) -> pd.DataFrame:
+    """Per trigger and strength, the smallest share at which each detector flags every seed (of :func:`detections`).
+
+    A cell counts as detected only when all its seeds are flagged: with values that the poison does
+    not move, one seed lies beyond the control's range of three seeds with chance 1/4 (one-sided),
+    all three with chance 1/64. ``None`` where no share is detected.
+    """
+    rows = []
+    for (trigger, level), part in found.groupby(["trigger", "level"], sort=False):
+        row = {"trigger": trigger, "level": level}
+        for name in DETECTORS:
+            hits = part.loc[part[name].map(lambda k: k != "n/a" and k.split("/")[0] == k.split("/")[1]), "fraction"]
+            row[name] = hits.min() if len(hits) else None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def spray_flags(spray_seeds: pd.DataFrame, columns=("SpRAy score", "class-mean score")) -> pd.DataFrame:
+    """Every class against the decision rule: flagged in a seed when its score exceeds the control's largest.
+
+    ``spray_seeds`` is :func:`seed_study`'s second table. Per class and statistic: the poisoned
+    model's range over seeds, the threshold (the control's largest score for that class over its
+    seeds) and how many seeds are flagged, ``"k/n"``. One row per class.
+    """
+    rows = []
+    for c, part in spray_seeds.groupby("class"):
+        row = {"class": CLASS_NAMES[int(c)], "trigger": TRIGGER_NAMES.get(int(c), "")}
+        for column in columns:
+            scores = part.loc[part.model == "poisoned", column].to_numpy(float)
+            threshold = part.loc[part.model == "control", column].max()
+            row[f"{column}: poisoned"] = (scores.min(), scores.max())
+            row[f"{column}: threshold"] = threshold
+            row[f"{column}: flagged"] = f"{int((scores > threshold).sum())}/{len(scores)}"
+        rows.append(row)
     return pd.DataFrame(rows)
