@@ -19,42 +19,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import types
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from bench_saliency import best_times, load_model  # noqa: E402
+from helpers import import_zennit  # noqa: E402  -- shared with the tests' zennit cross-checks
 
 EPSILON = 0.25
-
-
-def import_zennit():
-    """zennit, or None without torch or zennit. zennit imports torchvision only to name three classes
-    (ResNet blocks, FrozenBatchNorm2d) of canonizers not used here; PyPI's torchvision does not load
-    against the CPU build of torch, so stand-ins for those names are enough when it is missing."""
-    try:
-        import torch
-    except ImportError:
-        return None
-    try:
-        import torchvision  # noqa: F401
-    except ImportError:
-        stub = {name: types.ModuleType(name) for name in
-                ("torchvision", "torchvision.models", "torchvision.models.resnet", "torchvision.ops")}
-        stub["torchvision"].models, stub["torchvision"].ops = stub["torchvision.models"], stub["torchvision.ops"]
-        stub["torchvision.models"].resnet = stub["torchvision.models.resnet"]
-        for name in ("Bottleneck", "BasicBlock"):
-            setattr(stub["torchvision.models.resnet"], name, type(name, (torch.nn.Module,), {}))
-        stub["torchvision.ops"].FrozenBatchNorm2d = type("FrozenBatchNorm2d", (torch.nn.Module,), {})
-        sys.modules.update(stub)
-    try:
-        import zennit
-    except ImportError:
-        return None
-    return zennit
 
 
 def torch_twin(model):

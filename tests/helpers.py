@@ -2,6 +2,9 @@
 
 Append new helpers in a section of your own; keep everything small, seeded and offline.
 """
+import sys
+import types
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -142,3 +145,33 @@ def assert_peaks_inside_patches(maps, corners, name: str = "") -> None:
     for saliency_map, (row, col) in zip(maps, corners):
         peak = np.unravel_index(np.argmax(saliency_map), saliency_map.shape)
         assert row <= peak[0] < row + 4 and col <= peak[1] < col + 4, (name, peak, (row, col))
+
+
+# ---------------------------------------------------------------------------------------------
+# zennit (the reference LRP of the cross-checks and of benchmarks/bench_lrp.py)
+
+
+def import_zennit():
+    """zennit, or None without torch or zennit. zennit imports torchvision only to name three classes
+    (ResNet blocks, FrozenBatchNorm2d) of canonizers not used here; PyPI's torchvision does not load
+    against the CPU build of torch, so stand-ins for those names are enough when it is missing."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    try:
+        import torchvision  # noqa: F401
+    except ImportError:
+        stub = {name: types.ModuleType(name) for name in
+                ("torchvision", "torchvision.models", "torchvision.models.resnet", "torchvision.ops")}
+        stub["torchvision"].models, stub["torchvision"].ops = stub["torchvision.models"], stub["torchvision.ops"]
+        stub["torchvision.models"].resnet = stub["torchvision.models.resnet"]
+        for name in ("Bottleneck", "BasicBlock"):
+            setattr(stub["torchvision.models.resnet"], name, type(name, (torch.nn.Module,), {}))
+        stub["torchvision.ops"].FrozenBatchNorm2d = type("FrozenBatchNorm2d", (torch.nn.Module,), {})
+        sys.modules.update(stub)
+    try:
+        import zennit
+    except ImportError:
+        return None
+    return zennit

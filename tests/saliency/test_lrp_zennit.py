@@ -6,13 +6,11 @@ zennit, swish, a squeeze-excite gate) with the epsilon rule and the composite. z
 gate: the twin's gate is a module with a hook giving the gated input all the relevance, which is what
 ``introspect.saliency.lrp`` does; everything else is zennit's own rules and canonizers.
 """
-import sys
-import types
-
 import numpy as np
 import pytest
 
 import keras
+from helpers import import_zennit
 from introspect.saliency.lrp import lrp
 
 
@@ -29,24 +27,9 @@ def relative(a, b):
 
 
 def _import_zennit():
-    pytest.importorskip("torch")
-    try:
-        import zennit  # noqa: F401
-    except ImportError:
-        # zennit imports torchvision only to name torchvision's ResNet blocks and FrozenBatchNorm2d
-        # (for canonizers this test does not use); PyPI's torchvision wheel does not load against the
-        # CPU build of torch, so stand-ins for those three names are enough.
-        import torch
-        stub = {name: types.ModuleType(name) for name in
-                ("torchvision", "torchvision.models", "torchvision.models.resnet", "torchvision.ops")}
-        stub["torchvision"].models, stub["torchvision"].ops = stub["torchvision.models"], stub["torchvision.ops"]
-        stub["torchvision.models"].resnet = stub["torchvision.models.resnet"]
-        for name in ("Bottleneck", "BasicBlock"):
-            setattr(stub["torchvision.models.resnet"], name, type(name, (torch.nn.Module,), {}))
-        stub["torchvision.ops"].FrozenBatchNorm2d = type("FrozenBatchNorm2d", (torch.nn.Module,), {})
-        if "torchvision" not in sys.modules:
-            sys.modules.update(stub)
-        zennit = pytest.importorskip("zennit")
+    zennit = import_zennit()
+    if zennit is None:
+        pytest.skip("torch or zennit is not installed (requirements-dev.txt)")
     return zennit
 
 

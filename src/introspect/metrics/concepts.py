@@ -44,6 +44,11 @@ class ConceptResult:
         return (value > high + margin) | (value < low - margin)
 
 
+def _class_means(values, targets, k: int) -> np.ndarray:
+    """``(K,)``: the mean of ``values`` ``(N,)`` over each class's images (NaN for a class without images)."""
+    return np.array([np.mean(values[targets == c]) if np.any(targets == c) else np.nan for c in range(k)])
+
+
 def directional_derivatives(model, layer: str, images, targets, direction, *, batch_size: int = 128) -> np.ndarray:
     """``d logit[target] / d t`` at ``t = 0`` for ``layer``'s output ``a + t v``, per image, ``(N,)``.
 
@@ -117,10 +122,7 @@ def tcav(model, layer: str, concept, reference, images, targets, *, n_random: in
 
     def scores(direction):
         derivative = directional_derivatives(model, layer, images, targets, direction, batch_size=batch_size)
-        score = np.array([np.mean(derivative[targets == c] > 0) if np.any(targets == c) else np.nan
-                          for c in range(k)])
-        mean = np.array([derivative[targets == c].mean() if np.any(targets == c) else np.nan for c in range(k)])
-        return score, mean
+        return _class_means(derivative > 0, targets, k), _class_means(derivative, targets, k)
 
     v, _ = artifact_direction(model, layer, concept, reference, batch_size=batch_size)
     score, sensitivity = scores(v)
@@ -236,8 +238,7 @@ def tcav_test(model, layer: str, concept, random_pool, images, targets, *, n_run
 
     def score(direction):
         derivative = directional_derivatives(model, layer, images, targets, direction, batch_size=batch_size)
-        per_image = derivative > 0 if statistic == "score" else derivative
-        return np.array([np.mean(per_image[targets == c]) if present[c] else np.nan for c in range(k)])
+        return _class_means(derivative > 0 if statistic == "score" else derivative, targets, k)
 
     rng = np.random.default_rng(seed)
     concept_score, random_score = [], []
