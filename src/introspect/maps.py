@@ -8,13 +8,15 @@ optimisation all build their baselines and blurs here, so that ``"blur"`` means 
   :func:`normalize_percentile`, :func:`gaussian_smooth`;
 * reference images: :func:`baseline_images` with one vocabulary (``"zero"``, alias ``"black"``;
   ``"mean"``; ``"blur"`` with :func:`default_blur_sigma`; ``"uniform"``; a number or an array);
-* image statistics: :func:`total_variation`, :func:`roughness`.
+* image statistics: :func:`total_variation`, :func:`roughness`;
+* filling masked pixels from their neighbours: :func:`inpaint` (occlusion's ``"inpaint"`` fill, the
+  counterexamples of :mod:`introspect.repair`).
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ._validation import as_images, fraction, non_negative_int, one_of, positive_number
+from ._validation import as_images, fraction, non_negative_int, one_of, positive_int, positive_number
 
 #: Baseline names understood by :func:`baseline_images` (``"black"`` is accepted as ``"zero"``).
 BASELINES = ("zero", "mean", "blur", "uniform")
@@ -170,3 +172,59 @@ def roughness(images) -> np.ndarray:
     norm = np.sqrt(np.square(x).sum(axis=(1, 2, 3)))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(norm > 0, total_variation(x) / np.where(norm > 0, norm, 1.0), np.nan)
+
+
+def inpaint(images, masks, *, max_iterations: int = 30) -> np.ndarray:
+    """A copy of ``images`` whose pixels inside ``masks`` are filled from the pixels outside (a diffusion fill).
+
+    Each masked pixel takes the mean of its known 3x3 neighbours (the image's border repeated
+    outwards), channel by channel; pixels filled in one round count as known in the next, so the
+    fill moves inwards until every masked pixel is filled. A trigger on a black background
+    becomes black again; 1-px watermark stripes take the values of the garment beside them.
+    A masked pixel with no known pixel within ``max_iterations`` steps (a mask covering the whole
+    image) keeps its value.
+
+    Parameters
+    ----------
+    images : array-like, (N, H, W, C)
+        Images; never modified.
+    masks : bool array, (N, H, W) or (N, H, W, C)
+        True where the pixel is to be filled; ``(N, H, W)`` masks every channel of the pixel.
+    max_iterations : int
+        Rounds of filling (a masked region ``2 * max_iterations`` pixels wide is filled through).
+
+    Returns
+    -------
+    np.ndarray, (N, H, W, C) float32
+        The filled copy; pixels outside ``masks`` are the input's exactly.
+    """
+    from scipy.ndimage import uniform_filter
+
+    values = as_images(images).copy()
+    unknown = _as_masks(masks, values.shape)
+    unknown = np.broadcast_to(unknown, values.shape).copy()
+    max_iterations = positive_int(max_iterations, "max_iterations")
+    size = (1, 3, 3, 1)
+    for _ in range(max_iterations):
+        if not unknown.any():
+            break
+        known = (~unknown).astype(np.float32)
+        total = uniform_filter(values * known, size=size, mode="nearest")
+        count = uniform_filter(known, size=size, mode="nearest")
+        fill = unknown & (count > 1e-6)
+        values[fill] = total[fill] / count[fill]
+        unknown &= ~fill
+    return values
+
+
+def _as_masks(masks, shape: tuple) -> np.ndarray:
+    """Boolean ``(N, H, W, 1 or C)`` from bool or 0/1 masks ``(N, H, W)`` or ``(N, H, W, C)`` for images ``shape``."""
+    array = np.asarray(masks)
+    if array.ndim == 3:
+        array = array[..., None]
+    if array.ndim != 4 or array.shape[:3] != tuple(shape[:3]) or array.shape[3] not in (1, shape[3]):
+        raise ValueError(f"`masks` must have shape (N, H, W) or (N, H, W, C) = {tuple(shape[:3])} or "
+                         f"{tuple(shape)}; got {np.shape(masks)}.")
+    if array.dtype != bool and not np.all((array == 0) | (array == 1)):
+        raise ValueError("`masks` must be boolean (True where the pixel is to be filled) or 0/1.")
+    return array.astype(bool)

@@ -22,7 +22,7 @@ def test_public_names_keep_their_path():
         assert getattr(saliency, name) is not None, name
     assert sorted(saliency.METHODS) == sorted(
         ["vanilla_gradient", "gradient_x_input", "smoothgrad", "integrated_gradients", "guided_backprop", "lrp",
-         "grad_cam", "grad_cam_plus_plus", "occlusion", "meaningful_perturbation"])
+         "grad_cam", "grad_cam_plus_plus", "hires_cam", "occlusion", "meaningful_perturbation"])
     assert saliency.OUTPUTS == ("logits", "softmax", "log_softmax")
     # One implementation of the numpy post-processing, in introspect.maps.
     assert saliency.reduce_channels is maps.reduce_channels

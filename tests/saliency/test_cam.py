@@ -39,6 +39,23 @@ def test_default_cam_layer_is_the_rectified_last_conv(cnn):
         saliency.last_conv_layer(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
 
 
+def test_hires_cam_sums_to_the_logit_behind_a_dense_head():
+    # conv -> flatten -> dense (no bias): the logit is sum(grad * A) exactly, which HiResCAM keeps per position
+    # while Grad-CAM's spatial mean of the gradient does not (the dense weights differ from place to place).
+    keras.utils.set_random_seed(3)
+    inputs = keras.Input((6, 6, 1))
+    features = keras.layers.Conv2D(3, 3, padding="same", activation="relu", name="features")(inputs)
+    head = keras.layers.Dense(2, use_bias=False, name="head")(keras.layers.Flatten()(features))
+    model = keras.Model(inputs, head)
+    x = np.random.default_rng(4).uniform(size=(4, 6, 6, 1)).astype(np.float32)
+    logits = model(x).numpy()[:, 1]
+    hires = saliency.hires_cam(model, x, 1, layer="features")
+    np.testing.assert_allclose(hires.sum(axis=(1, 2)), logits, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(saliency.grad_cam(model, x, 1, layer="features", relu=False).sum(axis=(1, 2)), logits,
+                           rtol=1e-2)
+    np.testing.assert_allclose(saliency.hires_cam_weights(x, x[::-1]), x[::-1])
+
+
 def test_grad_cam_plus_plus_weights_closed_form():
     # One location per channel: alpha = g^2 / (2 g^2 + A g^3); weight = alpha * relu(g).
     activations = np.array([[[[2.0, 1.0]]]])
@@ -48,7 +65,7 @@ def test_grad_cam_plus_plus_weights_closed_form():
     np.testing.assert_allclose(saliency.grad_cam_weights(activations, gradients), [[0.5, -1.0]])
 
 
-@pytest.mark.parametrize("name", ["grad_cam", "grad_cam_plus_plus"])
+@pytest.mark.parametrize("name", ["grad_cam", "grad_cam_plus_plus", "hires_cam"])
 def test_maps_peak_inside_the_bright_patch(detector, name):
     model, x, corners = detector
     maps = saliency.METHODS[name](model, x, 0)

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from helpers import assert_peaks_inside_patches
+from introspect import maps as maps_module
 from introspect import saliency
 
 
@@ -27,6 +28,24 @@ def test_fills_on_linear_model(linear, images):
         maps = saliency.occlusion(model, images, 2, patch=whole, baseline=baseline)
         np.testing.assert_allclose(maps, np.broadcast_to(expected[:, None, None], maps.shape), atol=1e-5,
                                    err_msg=str(baseline))
+
+
+def test_inpainted_patch_is_filled_from_its_surroundings(linear, images):
+    # Each patch gets its own fill (introspect.maps.inpaint of that patch alone): on a linear model the
+    # map of a patch is sum(w * (x - inpainted)) over it, and an image constant around a patch changes nothing.
+    model, w, _ = linear
+    maps = saliency.occlusion(model, images, 0, patch=(3, 5), baseline="inpaint")
+    for rows in (slice(0, 3), slice(3, 6)):
+        masks = np.zeros(images.shape[:3], bool)
+        masks[:, rows] = True
+        filled = maps_module.inpaint(images, masks)
+        expected = (w[0] * (images - filled)).sum(axis=(1, 2, 3))
+        np.testing.assert_allclose(maps[:, rows], np.broadcast_to(expected[:, None, None], maps[:, rows].shape),
+                                   atol=1e-5)
+    flat = np.full_like(images, 0.3)
+    np.testing.assert_allclose(saliency.occlusion(model, flat, 0, patch=2, baseline="inpaint"), 0.0, atol=1e-5)
+    assert not np.allclose(saliency.occlusion(model, images, 0, patch=2, baseline="inpaint"),
+                           saliency.occlusion(model, images, 0, patch=2, baseline="zero"))
 
 
 def test_overlapping_patches_average(linear, images):

@@ -36,7 +36,8 @@ from .._validation import PixelRangeWarning
 from ..maps import gaussian_smooth, normalize_percentile, reduce_channels
 from ._arguments import OUTPUTS
 from ._engine import trace_count
-from .cam import grad_cam, grad_cam_plus_plus, grad_cam_plus_plus_weights, grad_cam_weights, last_conv_layer
+from .cam import (grad_cam, grad_cam_plus_plus, grad_cam_plus_plus_weights, grad_cam_weights, hires_cam,
+                  hires_cam_weights, last_conv_layer)
 from .dataset import explain_dataset
 from .gradients import gradient_x_input, guided_backprop, vanilla_gradient
 from .integrated_gradients import integrated_gradients
@@ -55,6 +56,7 @@ METHODS: dict[str, Callable] = {
     "lrp": lrp,
     "grad_cam": grad_cam,
     "grad_cam_plus_plus": grad_cam_plus_plus,
+    "hires_cam": hires_cam,
     "occlusion": occlusion,
     "meaningful_perturbation": meaningful_perturbation,
 }
@@ -62,7 +64,7 @@ METHODS: dict[str, Callable] = {
 __all__ = [
     "METHODS", "OUTPUTS", "PixelRangeWarning",
     *METHODS,
-    "grad_cam_weights", "grad_cam_plus_plus_weights", "last_conv_layer",
+    "grad_cam_weights", "grad_cam_plus_plus_weights", "hires_cam_weights", "last_conv_layer",
     "reduce_channels", "normalize_percentile", "gaussian_smooth",
     "trace_count", "explain_dataset",
 ]

@@ -1,9 +1,10 @@
-"""Class activation maps: Grad-CAM and Grad-CAM++, a layer's activations weighted per channel.
+"""Class activation maps: Grad-CAM, Grad-CAM++ and HiResCAM, a layer's activations weighted by its gradients.
 
 Both read a convolutional layer (by default :func:`last_conv_layer`: the layer feeding the final
 global pooling, or else the last Conv2D's rectified output), weigh its channels by a function of the score's gradient there, and upsample the
 weighted sum to the input size. The weight functions are pure numpy and public, so that another
-weighting is a new function passed to the same machinery.
+weighting is a new function passed to the same machinery: per channel ``(N, K)`` (Grad-CAM,
+Grad-CAM++) or per position and channel ``(N, h, w, K)`` (HiResCAM).
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from .._keras import last_conv_layer
 from ._arguments import prepare
 from ._engine import chunked, upsample
 
-__all__ = ["grad_cam", "grad_cam_plus_plus", "grad_cam_weights", "grad_cam_plus_plus_weights", "last_conv_layer"]
+__all__ = ["grad_cam", "grad_cam_plus_plus", "hires_cam", "grad_cam_weights", "grad_cam_plus_plus_weights",
+           "hires_cam_weights", "last_conv_layer"]
 
 
 def grad_cam_weights(activations: np.ndarray, gradients: np.ndarray) -> np.ndarray:
@@ -37,6 +39,11 @@ def grad_cam_plus_plus_weights(activations: np.ndarray, gradients: np.ndarray) -
     return (alpha * np.maximum(gradients, 0.0)).sum(axis=(1, 2))
 
 
+def hires_cam_weights(activations: np.ndarray, gradients: np.ndarray) -> np.ndarray:
+    """HiResCAM weights ``(N, h, w, K)``: the gradients themselves, position by position."""
+    return gradients
+
+
 def _cam(model, images, targets, output, foil, batch_size, layer, weigh: Callable, relu: bool,
          progress: bool, description: str) -> np.ndarray:
     request = prepare(model, images, targets, output, foil, batch_size)
@@ -55,7 +62,8 @@ def _cam(model, images, targets, output, foil, batch_size, layer, weigh: Callabl
         if activations.ndim != 4:
             raise ValueError(f"`layer` {layer_object.name!r} outputs shape {activations.shape[1:]}; CAM methods need "
                              "a layer with a (N, h, w, channels) output, such as a convolution.")
-        cam = np.einsum("nhwk,nk->nhw", activations, weigh(activations, gradients))
+        weights = weigh(activations, gradients)
+        cam = np.einsum("nhwk,nhwk->nhw" if weights.ndim == 4 else "nhwk,nk->nhw", activations, weights)
         maps.append(np.maximum(cam, 0.0) if relu else cam)
     return upsample(np.concatenate(maps), request.shape[:2])
 
@@ -97,3 +105,20 @@ def grad_cam_plus_plus(model, images, targets, *, output: str = "logits", foil=N
     """
     return _cam(model, images, targets, output, foil, batch_size, layer, grad_cam_plus_plus_weights, relu, progress,
                 "Grad-CAM++")
+
+
+def hires_cam(model, images, targets, *, output: str = "logits", foil=None, batch_size: int = 64,
+              layer: str | None = None, relu: bool = False, progress: bool = True) -> np.ndarray:
+    """HiResCAM: a layer's activations times the score's gradient there, summed over channels, position by position.
+
+    Draelos & Carin, "Use HiResCAM instead of Grad-CAM for faithful explanations of convolutional
+    neural networks", arXiv:2011.08891. Grad-CAM averages each channel's gradient over positions,
+    which is exact only when the layer reaches the score through global average pooling; behind a
+    flatten and dense layers a channel's gradient changes sign from place to place and the mean
+    misstates it. HiResCAM keeps the gradient per position, so where the score is linear in the
+    layer's output (a dense head, up to its ReLUs' on/off pattern) the map sums to the score minus
+    the bias terms. Parameters as in :func:`grad_cam`; ``relu`` defaults to ``False`` (the sign is
+    the point). Returns ``(N, H, W)`` float32, upsampled bilinearly to the input size.
+    """
+    return _cam(model, images, targets, output, foil, batch_size, layer, hires_cam_weights, relu, progress,
+                "HiResCAM")

@@ -4,12 +4,14 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from ..maps import baseline_images
+from ..maps import baseline_images, inpaint
 from .._validation import positive_number
 from ._arguments import Request, pair, prepare
 from ._engine import chunked, stream_scores
 
 FILLS = ("zero", "mean", "blur")
+#: Fills that depend on the patch: the patch filled from the pixels around it (:func:`introspect.maps.inpaint`).
+PATCH_FILLS = ("inpaint",)
 
 
 def _positions(size: int, patch: int, stride: int) -> np.ndarray:
@@ -18,6 +20,14 @@ def _positions(size: int, patch: int, stride: int) -> np.ndarray:
     if corners[-1] != size - patch:
         corners.append(size - patch)
     return np.asarray(corners)
+
+
+def _inpainted(images: np.ndarray, corners: np.ndarray, patch: tuple) -> np.ndarray:
+    """``images`` with the patch at each image's corner filled from its surroundings (the rest unchanged)."""
+    masks = np.zeros(images.shape[:3], bool)
+    for k, (row, col) in enumerate(corners):
+        masks[k, row:row + patch[0], col:col + patch[1]] = True
+    return inpaint(images, masks)
 
 
 def _occluded_kernel(request: Request, patch: tuple):
@@ -58,10 +68,13 @@ def occlusion(model, images, targets, *, output: str = "logits", foil=None, batc
     stride : int or (rows, cols), optional
         Step between patches; default ``patch`` (no overlap). The last patch of each row and
         column is placed flush with the border.
-    baseline : {"zero", "mean", "blur"} or float or array
+    baseline : {"zero", "mean", "blur", "inpaint"} or float or array
         Fill of the patch: 0 (``"zero"``, alias ``"black"``), each image's per-channel mean, the
         image blurred with ``blur_sigma`` (default :func:`introspect.maps.default_blur_sigma`,
-        ``max(1, max(H, W) / 10)``), a constant, or an array broadcastable to ``(N, H, W, C)``.
+        ``max(1, max(H, W) / 10)``), the patch filled from the pixels around it
+        (``"inpaint"``, :func:`introspect.maps.inpaint`: what the image plausibly shows there
+        without the patch's content; one fill per patch, so slower), a constant, or an array
+        broadcastable to ``(N, H, W, C)``.
     progress : bool
         Show a plain-text progress bar when the call lasts over ~2 s; ``False`` silences it.
 
@@ -76,7 +89,8 @@ def occlusion(model, images, targets, *, output: str = "logits", foil=None, batc
     patch = pair(patch, "patch", (height, width))
     stride = patch if stride is None else pair(stride, "stride", (height, width))
     sigma = None if blur_sigma is None else positive_number(blur_sigma, "blur_sigma")
-    fill = baseline_images(x, baseline, name="baseline", blur_sigma=sigma, choices=FILLS)
+    per_patch = isinstance(baseline, str) and baseline in PATCH_FILLS
+    fill = None if per_patch else baseline_images(x, baseline, name="baseline", blur_sigma=sigma, choices=FILLS)
     corners = np.stack(np.meshgrid(_positions(height, patch[0], stride[0]), _positions(width, patch[1], stride[1]),
                                    indexing="ij"), axis=-1).reshape(-1, 2).astype(np.int32)
     full = stream_scores(request, request.engine.forward(request), x)
@@ -87,8 +101,9 @@ def occlusion(model, images, targets, *, output: str = "logits", foil=None, batc
     for start in chunked(total, request.batch_size, f"occlusion ({len(corners)} patches)", progress):
         flat = np.arange(start, min(start + request.batch_size, total))
         image_index, corner_index = np.divmod(flat, len(corners))
+        fills = (_inpainted(x[image_index], corners[corner_index], patch) if per_patch else fill[image_index])
         scores = function(x[image_index], request.targets[image_index], request.foils[image_index],
-                          fill[image_index], corners[corner_index]).numpy()
+                          fills, corners[corner_index]).numpy()
         drops[flat] = full[image_index] - scores
     drops = drops.reshape(len(x), len(corners))
 
