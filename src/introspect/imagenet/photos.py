@@ -1,10 +1,13 @@
-"""Real photos shipped inside installed packages (scikit-image, matplotlib, scikit-learn), labelled by hand.
+"""Real photos shipped inside packages, labelled by hand.
 
-The annotations (crop, acceptable ImageNet classes, a description) are in ``photos.json`` next
-to this module.
+A photo is read from an installed package (scikit-image, matplotlib, scikit-learn: its record
+names ``package`` and ``resource``) or from inside a PyPI wheel that is never installed (its record
+has a ``wheel`` source, see :mod:`.wheels`). The annotations (crop, acceptable ImageNet classes,
+objects with boxes, licence, a description) are in ``photos.json`` next to this module.
 """
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -22,11 +25,24 @@ def photo_records() -> list[dict]:
     return json.loads((Path(__file__).resolve().parent / "photos.json").read_text(encoding="utf-8"))["photos"]
 
 
+def open_photo(record: dict):
+    """The RGB ``PIL.Image`` of a photos.json record, from its installed package or its verified wheel."""
+    from PIL import Image
+
+    if "wheel" in record:
+        from .wheels import read_member
+        with Image.open(io.BytesIO(read_member(record["wheel"]))) as image:
+            return image.convert("RGB")
+    path = package_dir(record["package"], _PIP_NAMES.get(record["package"], record["package"]))
+    with Image.open(path / record["resource"]) as image:
+        return image.convert("RGB")
+
+
 def load_photos(size: int = IMAGE_SIZE, names=None) -> tuple[np.ndarray, list[tuple[int, ...]], list[str]]:
     """Real photos shipped inside installed packages, with labels written down by a person.
 
-    Each photo (scikit-image, matplotlib and scikit-learn sample images; see ``photos.json``) is
-    read from disk, cropped to its annotated region if any, converted to RGB, resized so its
+    Each photo (sample images of scikit-image, matplotlib and scikit-learn, and photos inside
+    wheels; see ``photos.json`` and :func:`open_photo`) is read, cropped to its annotated region if any, converted to RGB, resized so its
     shorter side is ``size`` (bilinear, antialiased) and centre-cropped to ``size x size``.
 
     Parameters
@@ -57,16 +73,14 @@ def load_photos(size: int = IMAGE_SIZE, names=None) -> tuple[np.ndarray, list[tu
     images, labels = [], []
     for name in names:
         record = records[name]
-        path = package_dir(record["package"], _PIP_NAMES.get(record["package"], record["package"]))
-        with Image.open(path / record["resource"]) as image:
-            image = image.convert("RGB")
-            if record["crop"] is not None:
-                image = image.crop(tuple(record["crop"]))
-            scale = size / min(image.size)
-            width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
-            image = image.resize((width, height), Image.BILINEAR)
-            left, top = (width - size) // 2, (height - size) // 2
-            image = image.crop((left, top, left + size, top + size))
-            images.append(np.asarray(image, dtype=np.float32) / 255.0)
+        image = open_photo(record)
+        if record["crop"] is not None:
+            image = image.crop(tuple(record["crop"]))
+        scale = size / min(image.size)
+        width, height = max(size, round(image.width * scale)), max(size, round(image.height * scale))
+        image = image.resize((width, height), Image.BILINEAR)
+        left, top = (width - size) // 2, (height - size) // 2
+        image = image.crop((left, top, left + size, top + size))
+        images.append(np.asarray(image, dtype=np.float32) / 255.0)
         labels.append(tuple(record["labels"]))
     return np.stack(images), labels, list(names)

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._validation import fraction, non_negative_int, positive_int
-from ._files import package_dir
 from .efficientnet import IMAGE_SIZE
-from .photos import _PIP_NAMES, photo_records
+from .photos import open_photo, photo_records
 
 
 @dataclass(frozen=True)
@@ -147,7 +146,6 @@ def load_views(names=None, *, size: int = IMAGE_SIZE, crops: int = 12, min_overl
     names : list of str
         ``"<photo>:<view>"``, e.g. ``"coffee:crop3"``.
     """
-    from PIL import Image
 
     size = positive_int(size, "size")
     min_overlap = fraction(min_overlap, "min_overlap")
@@ -160,9 +158,7 @@ def load_views(names=None, *, size: int = IMAGE_SIZE, crops: int = 12, min_overl
         raise ValueError(f"`names` must be a list of photo names from {known}; got {names!r}.")
     images, label_sets, view_names = [], [], []
     for index, record in enumerate(r for r in records if r["name"] in names):
-        path = package_dir(record["package"], _PIP_NAMES.get(record["package"], record["package"]))
-        with Image.open(path / record["resource"]) as file:
-            photo = np.asarray(file.convert("RGB"), dtype=np.float32) / 255.0
+        photo = np.asarray(open_photo(record), dtype=np.float32) / 255.0
         height, width = photo.shape[:2]
         seen = set()
         for view in photo_views(width, height, record["objects"], crops=crops, seed=seed + index):
