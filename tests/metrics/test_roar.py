@@ -1,9 +1,11 @@
-"""Tests of introspect.metrics.roar: pixel removal and RemOve And Retrain on a tiny Fashion CNN."""
+"""Tests of introspect.metrics.roar: pixel removal and RemOve And Retrain on a tiny Fashion CNN, and the
+mask-only leak test of introspect.metrics.roar_seeds."""
 import numpy as np
 import pytest
 
 from helpers import rng_images, tape_gradient
 from introspect import metrics, models
+from introspect.metrics.roar_seeds import mask_only_runs, removal_mask_images
 
 
 def test_remove_pixels_replaces_exactly_the_top_fraction_by_the_image_mean():
@@ -19,6 +21,60 @@ def test_remove_pixels_replaces_exactly_the_top_fraction_by_the_image_mean():
         assert set(np.flatnonzero(changed[i])) == set(top[i])
         np.testing.assert_allclose(out[i][changed[i]], np.broadcast_to(images[i].mean((0, 1)), (5, 2)), rtol=1e-6)
     np.testing.assert_array_equal(metrics.remove_pixels(images, maps, 0.0), images)
+
+
+@pytest.mark.parametrize("fraction", [0.1, 0.25, 0.5, 0.9, 1.0])
+def test_removal_mask_holds_the_rounded_share_of_pixels_and_is_what_remove_pixels_changes(fraction):
+    images = rng_images(4, (28, 28, 1))
+    maps = rng_images(4, (28, 28), seed=3) - 0.5
+    mask = metrics.removal_mask(maps, fraction)
+    assert mask.shape == (4, 28, 28) and mask.dtype == bool
+    assert mask.sum(axis=(1, 2)).tolist() == [round(fraction * 28 * 28)] * 4
+    changed = (metrics.remove_pixels(images, maps, fraction) != images).any(-1)
+    np.testing.assert_array_equal(changed, mask)
+    as_input = removal_mask_images(images, maps, fraction)
+    assert as_input.shape == images.shape and as_input.dtype == np.float32
+    np.testing.assert_array_equal(as_input[..., 0], mask.astype(np.float32))  # 1.0 removed, 0.0 kept, no pixel values
+
+
+def test_removal_mask_images_repeats_the_mask_on_every_channel_and_checks_the_maps():
+    images = rng_images(2, (6, 6, 3))
+    out = removal_mask_images(images, rng_images(2, (6, 6), seed=4), 0.5)
+    assert out.shape == (2, 6, 6, 3) and (out == out[..., :1]).all() and out.sum() == 2 * 18 * 3
+    with pytest.raises(ValueError, match="`maps` has shape"):
+        removal_mask_images(images, rng_images(2, (5, 6)), 0.5)
+
+
+def _quadrant_data(n: int, seed: int):
+    """8 x 8 images of 4 classes: faint noise, and the quadrant of the label at 1.0."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 4
+    images = rng.uniform(0, 0.1, (n, 8, 8, 1)).astype(np.float32)
+    for label, (row, col) in enumerate([(0, 0), (0, 4), (4, 0), (4, 4)]):
+        images[labels == label, row:row + 4, col:col + 4] = 1.0
+    return images, labels
+
+
+@pytest.mark.slow
+def test_mask_only_runs_read_the_class_from_a_mask_that_encodes_it_and_not_from_a_random_one():
+    def builder():
+        return models.build_fashion_cnn(input_shape=(8, 8, 1), num_classes=4, width=4, seed=None)
+
+    def brightest(model, images, targets, **_):
+        return images.sum(axis=-1)
+
+    x, y = _quadrant_data(240, seed=0)
+    x_test, y_test = _quadrant_data(120, seed=1)
+    # with a quarter of the pixels removed the brightest order removes exactly the label's quadrant
+    np.testing.assert_array_equal(metrics.removal_mask(brightest(None, x, None), 0.25),
+                                  x[..., 0] == 1.0)
+    seen = []
+    table = mask_only_runs(builder(), {"brightest": brightest}, x, y, x_test, y_test, fractions=(0.25,), seeds=(0,),
+                           builder=builder, epochs=6, train_params={"batch_size": 16}, on_result=seen.append)
+    assert len(table) == len(seen) == 2 and (table["input"] == "masks").all() and (table["fraction"] == 0.25).all()
+    accuracy = table.set_index("method")["accuracy"]
+    assert accuracy["brightest"] >= 0.9  # the mask is the label
+    assert accuracy["random"] <= 0.45  # chance is 0.25: a random mask says nothing about the image
 
 
 def test_remove_pixels_signed_order_takes_the_largest_values_not_magnitudes():

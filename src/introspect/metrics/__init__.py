@@ -19,7 +19,7 @@ One family per module:
   clone and :func:`label_randomization` trains a model on shuffled labels (Adebayo et al.,
   arXiv:1810.03292);
 - :mod:`.roar`, which trains models: :func:`roar` retrains one model per method and fraction
-  (Hooker et al., arXiv:1806.10758); :func:`remove_pixels` is its pure array step;
+  (Hooker et al., arXiv:1806.10758); :func:`removal_mask` and :func:`remove_pixels` are its pure array steps;
 - :mod:`.spray`, pure on arrays: :func:`spray` (Lapuschkin et al., arXiv:1902.10178);
 - :mod:`.concepts`, which query the model's hidden layers: :func:`tcav` (Kim et al., arXiv:1711.11279),
   :func:`directional_derivatives`.
@@ -34,7 +34,7 @@ from .concepts import ConceptResult, ConceptTest, directional_derivatives, tcav,
 from .localisation import pattern_correlation, pointing_game, relevance_mass
 from .perturbation import (ContrastiveCurve, PerturbationCurve, contrastive_deletion_curve, curve_auc,
                            deletion_curve, insertion_curve)
-from .roar import ROAR_FRACTIONS, ROAR_FULL, ROAR_QUICK, RoarResult, remove_pixels, roar
+from .roar import ROAR_FRACTIONS, ROAR_FULL, ROAR_QUICK, RoarResult, removal_mask, remove_pixels, roar
 from .sanity import LabelRandomizationResult, RandomizationResult, label_randomization, model_randomization
 from .similarity import SIMILARITIES, spearman, ssim
 from .spray import SprayResult, spray
@@ -50,7 +50,7 @@ __all__ = [
     # sanity checks
     "model_randomization", "label_randomization", "RandomizationResult", "LabelRandomizationResult",
     # ROAR
-    "remove_pixels", "roar", "RoarResult", "ROAR_FRACTIONS", "ROAR_FULL", "ROAR_QUICK",
+    "removal_mask", "remove_pixels", "roar", "RoarResult", "ROAR_FRACTIONS", "ROAR_FULL", "ROAR_QUICK",
     # SpRAy
     "spray", "SprayResult",
     # concept tests

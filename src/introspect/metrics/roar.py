@@ -1,7 +1,8 @@
 """RemOve And Retrain (Hooker et al., arXiv:1806.10758): does accuracy fall when top pixels are gone?
 
-:func:`remove_pixels` is a pure function of arrays; :func:`roar` is not: it trains a fresh model
-for every method and fraction (see :data:`ROAR_FULL` and :data:`ROAR_QUICK` for the cost).
+:func:`removal_mask` (which pixels go) and :func:`remove_pixels` are pure functions of arrays;
+:func:`roar` is not: it trains a fresh model for every method and fraction (see :data:`ROAR_FULL`
+and :data:`ROAR_QUICK` for the cost).
 """
 from __future__ import annotations
 
@@ -22,18 +23,30 @@ ROAR_FULL = {"fractions": ROAR_FRACTIONS, "train_size": 10000, "test_size": 2000
 ROAR_QUICK = {"fractions": (0.1, 0.5, 0.9), "train_size": 2000, "test_size": 500, "epochs": 2}
 
 
+def removal_mask(maps, fraction: float, *, absolute: bool = True) -> np.ndarray:
+    """Boolean ``(N, H, W)``: True at each map's top ``round(fraction * H * W)`` pixels, the ones ROAR removes.
+
+    Pixels are ranked by ``|map|`` (``absolute=True``) or the signed map, ``maps`` ``(N, H, W)`` or
+    ``(N, H, W, C)`` with channels summed; ties in raster order (halves round up). The one ranking
+    step of :func:`remove_pixels` and of the mask-only control
+    (:func:`introspect.metrics.roar_seeds.mask_only_runs`).
+    """
+    relevance = as_maps(maps)
+    fraction = check_fraction(fraction, "fraction")
+    count = int(np.floor(fraction * relevance.shape[1] * relevance.shape[2] + 0.5))
+    return (pixel_ranks(relevance, absolute) < count).reshape(relevance.shape)
+
+
 def remove_pixels(images, maps, fraction: float, *, absolute: bool = True) -> np.ndarray:
     """Copy of ``images`` ``(N, H, W, C)`` with each image's top ``round(fraction * H * W)`` pixels set to its mean.
 
     The replacement is the per-image, per-channel mean of the original image, as in ROAR
-    (Hooker et al., arXiv:1806.10758). Pixels are ranked by ``|map|`` (``absolute=True``) or the
-    signed map, ``maps`` ``(N, H, W)`` or ``(N, H, W, C)`` with channels summed; ties in raster order.
+    (Hooker et al., arXiv:1806.10758). Which pixels go is :func:`removal_mask` of ``maps``
+    (``(N, H, W)`` or ``(N, H, W, C)``, ranked by ``|map|`` unless ``absolute=False``).
     """
     images = as_images(images)
     relevance = as_maps(maps, n=len(images), spatial=images.shape[1:3])
-    fraction = check_fraction(fraction, "fraction")
-    count = int(np.floor(fraction * images.shape[1] * images.shape[2] + 0.5))
-    removed = (pixel_ranks(relevance, absolute) < count).reshape(*relevance.shape, 1)
+    removed = removal_mask(relevance, fraction, absolute=absolute)[..., None]
     return np.where(removed, images.mean(axis=(1, 2), keepdims=True), images).astype(np.float32)
 
 
