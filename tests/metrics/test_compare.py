@@ -48,11 +48,32 @@ def test_localisation_table_scores_a_map_inside_the_mask_perfectly():
     assert table["mask_share"].iloc[0] == pytest.approx(4 / 36)
 
 
-def test_randomization_table_flags_a_method_that_ignores_the_model(trained, fashion):
+def test_cascade_table_flags_a_method_that_ignores_the_model(trained, fashion):
     x = fashion[2][:6]
-    table = compare.randomization_table(trained, {"input": input_map}, x, 0, region=x[..., 0] > 0)
-    np.testing.assert_allclose(table["rho_image"], 1.0)
-    np.testing.assert_allclose(table["rho_region"], 1.0)
+    table = compare.cascade_table(trained, {"input": input_map, "gradient": tape_gradient}, x, 0,
+                                  region=x[..., 0] > 0)
+    layers = [layer.name for layer in trained.layers if layer.weights][::-1]  # top down
+    by_method = table.groupby(["method", "step"])
+    assert list(table.loc[table["method"] == "input"].drop_duplicates("step")["layer"]) == layers
+    np.testing.assert_allclose(table.loc[table["method"] == "input", "rho"], 1.0)
+    assert by_method["rho"].mean()[("gradient", len(layers))] < 0.9  # every layer random: another map
+    assert len(table) == 2 * len(layers) * 6
+
+
+def test_map_similarity_compares_on_the_region_signed_or_by_magnitude():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(5, 6, 6))
+    region = np.zeros((5, 6, 6), bool)
+    region[:, :3] = True
+    b = np.where(region, -a, rng.normal(size=(5, 6, 6)))  # the sign flipped on the region, noise elsewhere
+    table = compare.map_similarity({"m": a}, {"m": b}, region=region)
+    np.testing.assert_allclose(table["rho"], -1.0)
+    np.testing.assert_allclose(compare.map_similarity({"m": a}, {"m": b}, region=region, absolute=True)["rho"], 1.0)
+    assert (compare.map_similarity({"m": a}, {"m": b})["rho"] > -0.9).all()  # the noise counts without a region
+    with pytest.raises(ValueError, match="`region`"):
+        compare.map_similarity({"m": a}, {"m": b}, region=region[:2])
+    with pytest.raises(ValueError, match="`maps_a` and `maps_b`"):
+        compare.map_similarity({"m": a}, {"n": b})
 
 
 def test_summarize_and_versus_best_separate_only_what_the_data_separates():
@@ -122,25 +143,6 @@ def test_cover_table_covers_each_maps_peak_and_its_least_evidence():
         compare.cover_table(classify, images, images, {"right": right}, np.full(30, 3), labels, size=2, reference="x")
     with pytest.raises(ValueError, match="`predicted` and `labels`"):
         compare.cover_table(classify, images, images, {"right": right}, np.full(30, 3), labels[:3], size=2)
-
-
-def test_label_randomization_table_scores_both_models_and_leaves_the_model_alone(trained, fashion, tiny_cnn):
-    x, y, x_test, _ = fashion
-    before = [w.copy() for w in trained.get_weights()]
-    images = x_test[:6]
-    table, noise_model = compare.label_randomization_table(
-        trained, {"input": input_map, "gradient": tape_gradient}, images, 0, x[:200], y[:200],
-        region=images[..., 0] > 0, builder=tiny_cnn, epochs=1)
-    by_method = table.set_index("method")
-    np.testing.assert_allclose(by_method.loc["input", "rho_image"], 1.0)  # ignores the model: identical maps
-    np.testing.assert_allclose(by_method.loc["input", "rho_region"], 1.0)
-    assert (by_method.loc["gradient", "rho_region"] < 0.99).all() and len(table) == 12
-    assert noise_model is not trained
-    for old, new in zip(before, trained.get_weights()):
-        np.testing.assert_array_equal(old, new)
-    with pytest.raises(ValueError, match="`region`"):
-        compare.label_randomization_table(trained, {"input": input_map}, images, 0, x[:20], y[:20],
-                                          region=images[:3, ..., 0] > 0, builder=tiny_cnn, epochs=1)
 
 
 def test_roar_runs_can_skip_the_unmodified_models_when_adding_fractions(trained, fashion, tiny_cnn):

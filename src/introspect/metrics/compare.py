@@ -118,15 +118,45 @@ def _masked_spearman(a: np.ndarray, b: np.ndarray, keep: np.ndarray) -> np.ndarr
     return out
 
 
-def randomization_table(model, methods: Mapping[str, Callable], images, targets, *, region=None, seed: int = 0,
-                        batch_size: int = 64) -> pd.DataFrame:
-    """Cascading model randomisation (Adebayo et al., arXiv:1810.03292), scored per image.
+def map_similarity(maps_a: Mapping[str, np.ndarray], maps_b: Mapping[str, np.ndarray], *, region=None,
+                   absolute: bool = False) -> pd.DataFrame:
+    """Spearman correlation of each method's two maps of the same image, over ``region`` only.
 
-    Every layer with weights is re-initialised, top down; the maps of the fully randomised model
-    are compared with the trained model's by the Spearman correlation of ``|map|`` over the whole
-    image and over ``region`` only (``(N, H, W)`` bool, e.g. the garment's pixels ``images > 0``).
-    A method passes where the correlation is low: its maps depend on the learned weights.
-    Columns ``method, image, rho_image, rho_region``.
+    ``maps_a`` and ``maps_b`` map method names to ``(N, H, W)`` maps of the same images (for
+    example the maps of the predicted and of the true class, or of two models). ``region``
+    ``(N, H, W)`` bool restricts the comparison to some pixels (e.g. the garment, ``images > 0``:
+    on Fashion-MNIST's black background many methods are exactly 0 in both maps, and those ties
+    alone would make any two maps look alike). ``absolute`` compares ``|map|`` (where evidence
+    is, Adebayo et al.'s choice for the sanity checks) instead of the signed maps (evidence for
+    and against). Columns ``method, image, rho`` (NaN where a map is constant on the region).
+    """
+    if set(maps_a) != set(maps_b):
+        raise ValueError(f"`maps_a` and `maps_b` must name the same methods; got {sorted(maps_a)} and "
+                         f"{sorted(maps_b)}.")
+    rows = []
+    for name in maps_a:
+        a, b = as_pixel_maps(maps_a[name]), as_pixel_maps(maps_b[name])
+        if a.shape != b.shape:
+            raise ValueError(f"maps of {name!r} differ in shape: {a.shape} and {b.shape}.")
+        keep = np.ones(a.shape, bool) if region is None else np.asarray(region, dtype=bool)
+        if keep.shape != a.shape:
+            raise ValueError(f"`region` must have the maps' shape {a.shape}; got {keep.shape}.")
+        if absolute:
+            a, b = np.abs(a), np.abs(b)
+        rows.append(pd.DataFrame(dict(method=name, image=np.arange(len(a)), rho=_masked_spearman(a, b, keep))))
+    return pd.concat(rows, ignore_index=True)
+
+
+def cascade_table(model, methods: Mapping[str, Callable], images, targets, *, region=None, seed: int = 0,
+                  batch_size: int = 64) -> pd.DataFrame:
+    """Cascading model randomisation (Adebayo et al., arXiv:1810.03292) for several methods, layer by layer.
+
+    Every layer with weights is re-initialised in turn, from the logits down, keeping the layers
+    above it random (:func:`~.sanity.model_randomization`); after each step the maps are compared
+    with the trained model's by the Spearman correlation of ``|map|`` over ``region`` (``(N, H, W)``
+    bool, e.g. the garment's pixels). A method that explains the model loses similarity as
+    learned weights are destroyed. Columns ``method, step`` (1 = the top layer randomised),
+    ``layer`` (the layer randomised at that step), ``image, rho``.
     """
     images = np.asarray(images, dtype=np.float32)
     region = np.ones(images.shape[:3], bool) if region is None else np.asarray(region, dtype=bool)
@@ -134,10 +164,11 @@ def randomization_table(model, methods: Mapping[str, Callable], images, targets,
     for name, method in methods.items():
         result = model_randomization(model, method, images, targets, cascading=True, seed=seed,
                                      batch_size=batch_size, progress=False)
-        trained, randomised = np.abs(result.maps["reference"]), np.abs(result.maps[result.layers[-1]])
-        rows.append(pd.DataFrame(dict(method=name, image=np.arange(len(images)),
-                                      rho_image=spearman(trained, randomised),
-                                      rho_region=_masked_spearman(trained, randomised, region))))
+        trained = np.abs(as_pixel_maps(result.maps["reference"]))
+        for step, layer in enumerate(result.layers[1:], start=1):
+            rows.append(pd.DataFrame(dict(method=name, step=step, layer=layer, image=np.arange(len(images)),
+                                          rho=_masked_spearman(trained, np.abs(as_pixel_maps(result.maps[layer])),
+                                                               region))))
     return pd.concat(rows, ignore_index=True)
 
 
@@ -291,32 +322,3 @@ def cover_table(classify: Callable, images, fill, maps: Mapping[str, np.ndarray]
             versus = paired_bootstrap_ci(outcome, peaks[reference][1], seed=seed)
             row.update(versus_low=versus[0], versus_high=versus[1])
     return pd.DataFrame(rows)
-
-
-def label_randomization_table(model, methods: Mapping[str, Callable], images, targets, x_train, y_train, *,
-                              region=None, builder=None, epochs: int = 2, seed: int = 0, batch_size: int = 64
-                              ) -> tuple[pd.DataFrame, object]:
-    """Data randomisation (Adebayo et al., arXiv:1810.03292) for several methods, scored per image.
-
-    One model of ``builder()`` (default: ``model``'s architecture) is trained on ``x_train`` with
-    *permuted* ``y_train`` (seeded); each method's maps of ``images`` ``(N, H, W, C)`` for ``targets``
-    on that model are compared with those of ``model`` by the Spearman correlation of ``|map|``
-    over the whole image and over ``region`` (``(N, H, W)`` bool). Returns the table (columns
-    ``method, image, rho_image, rho_region``) and the shuffled-label model.
-    """
-    from ._models import retrain
-
-    images = np.asarray(images, dtype=np.float32)
-    region = np.ones(images.shape[:3], bool) if region is None else np.asarray(region, dtype=bool)
-    if region.shape != images.shape[:3]:
-        raise ValueError(f"`region` must have shape {images.shape[:3]} (one mask per image); got {region.shape}.")
-    shuffled = np.random.default_rng(seed).permutation(np.asarray(y_train))
-    random_model = retrain(model, builder, x_train, shuffled, epochs=epochs, seed=seed, verbose=0, train_params=None)
-    trained_maps = explain(model, images, targets, methods, batch_size=batch_size)[0]
-    random_maps = explain(random_model, images, targets, methods, batch_size=batch_size)[0]
-    rows = [pd.DataFrame(dict(method=name, image=np.arange(len(images)),
-                              rho_image=spearman(np.abs(trained_maps[name]), np.abs(random_maps[name])),
-                              rho_region=_masked_spearman(np.abs(trained_maps[name]), np.abs(random_maps[name]),
-                                                          region)))
-            for name in methods]
-    return pd.concat(rows, ignore_index=True), random_model
