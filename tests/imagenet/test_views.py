@@ -88,3 +88,40 @@ def test_views_of_one_photo_are_all_different():
     assert "astronaut:centre" not in names and "astronaut:full" in names  # a square photo: the same view
     flat = images.reshape(len(images), -1)
     assert len({row.tobytes() for row in flat}) == len(names)
+
+
+@pytest.mark.parametrize("view", [views.View("a", (0, 0, 120, 100)), views.View("b", (20, 10, 90, 80), flip=True),
+                                  views.View("c", (10, 0, 110, 100), angle=8.0),
+                                  views.View("d", (45, 20, 100, 75), angle=-8.0)])
+def test_box_in_view_bounds_the_rendered_object(view):
+    photo, box = square_photo()
+    out = views.render_view(photo, view, size=64)
+    rows, cols = np.nonzero(out[..., 0] > 0.5)
+    left, top, right, bottom = views.box_in_view(box, view, size=64)
+    # the white pixels' bounding box, clipped to the view, is the box of the rotated corners
+    assert 0 <= left < right <= 64 and 0 <= top < bottom <= 64
+    np.testing.assert_allclose([cols.min(), rows.min(), cols.max() + 1, rows.max() + 1], [left, top, right, bottom],
+                               atol=2.0)
+
+
+def test_box_in_view_mirrors_and_clips():
+    box = (10, 20, 30, 40)
+    assert views.box_in_view(box, views.View("p", (0, 0, 100, 100)), size=100) == (10, 20, 30, 40)
+    assert views.box_in_view(box, views.View("f", (0, 0, 100, 100), flip=True), size=100) == (70, 20, 90, 40)
+    assert views.box_in_view(box, views.View("z", (20, 0, 70, 50)), size=100) == (0, 40, 20, 80)
+    with pytest.raises(ValueError, match="`box`"):
+        views.box_in_view((5, 5, 5, 9), views.View("a", (0, 0, 10, 10)))
+
+
+def test_view_boxes_give_each_label_of_each_view_its_object():
+    _, label_sets, names = views.load_views(["coffee", "zidane"], size=64, crops=3)
+    boxes = views.view_boxes(["coffee", "zidane"], size=64, crops=3)
+    assert list(boxes) == names and [set(b) for b in boxes.values()] == [set(labels) for labels in label_sets]
+    for per_class in boxes.values():
+        for left, top, right, bottom in per_class.values():
+            assert 0 <= left < right <= 64 and 0 <= top < bottom <= 64
+    # coffee's full view (600 x 400 squashed to 64 x 64): the espresso, and the cup with its handle
+    np.testing.assert_allclose(boxes["coffee:full"][967], (195 * 64 / 600, 90 * 64 / 400, 390 * 64 / 600, 200 * 64 / 400))
+    np.testing.assert_allclose(boxes["coffee:full"][968], boxes["coffee:full"][504])
+    # two suits in zidane's full view: the larger one (the left man's) is the suit's box
+    assert boxes["zidane:full"][834][0] == pytest.approx(120 * 64 / 1280)

@@ -7,9 +7,11 @@
   ``efficientnet-lite-pytorch`` layer for layer, :func:`load_torch_weights` maps the checkpoint
   onto it and :func:`load_efficientnet_lite0` puts the two together;
 * :mod:`.classes`: the 1000 class names in logit order and :func:`decode`;
-* :mod:`.photos`: :func:`load_photos`, real photos annotated by hand;
+* :mod:`.photos`: :func:`load_photos`, real photos annotated by hand, read from installed packages
+  or, with :mod:`.wheels`, from inside verified PyPI wheels that are never installed;
 * :mod:`.views`: :func:`load_views`, natural views of those photos (crops, zooms, flips, small
-  rotations) that keep only the labels whose object boxes they show, and the mistakes rule.
+  rotations) that keep only the labels whose object boxes they show, :func:`view_boxes` (where
+  each label's object sits in each view), and the mistakes rule.
 
 The model takes RGB images in ``[0, 1]``, ``(N, 224, 224, 3)``, maps them to ``[-1, 1]`` in its
 first layer (``preprocess``, a Keras ``Rescaling``) and returns logits ``(N, 1000)``, so saliency
@@ -21,7 +23,7 @@ from .efficientnet import (BN_EPSILON, CHECKPOINT_SHA256, IMAGE_SIZE, PIXEL_OFFS
                            preprocess)
 from .legacy_pickle import ALLOWED_GLOBALS, LEGACY_MAGIC, LEGACY_PROTOCOL, UnsafePickleError, read_torch_checkpoint
 from .photos import load_photos, photo_records
-from .views import load_views
+from .views import load_views, view_boxes
 
 __all__ = [
     # the checkpoint reader
@@ -31,4 +33,5 @@ __all__ = [
     "IMAGE_SIZE", "BN_EPSILON", "PIXEL_SCALE", "PIXEL_OFFSET", "CHECKPOINT_SHA256", "STAGES",
     # classes and photos
     "NUM_CLASSES", "WNIDS", "CLASS_NAMES", "SHORT_NAMES", "decode", "photo_records", "load_photos", "load_views",
+    "view_boxes",
 ]

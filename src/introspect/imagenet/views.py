@@ -146,35 +146,88 @@ def load_views(names=None, *, size: int = IMAGE_SIZE, crops: int = 12, min_overl
     names : list of str
         ``"<photo>:<view>"``, e.g. ``"coffee:crop3"``.
     """
-
     size = positive_int(size, "size")
     min_overlap = fraction(min_overlap, "min_overlap")
     seed = non_negative_int(seed, "seed")
+    images, label_sets, view_names = [], [], []
+    for index, record in enumerate(_whole_photos(names)):
+        photo = np.asarray(open_photo(record), dtype=np.float32) / 255.0
+        height, width = photo.shape[:2]
+        for view, labels, _ in _kept_views(record, width, height, size, crops, min_overlap, seed + index):
+            images.append(render_view(photo, view, size))
+            label_sets.append(labels)
+            view_names.append(f"{record['name']}:{view.name}")
+    return np.stack(images), label_sets, view_names
+
+
+def _whole_photos(names) -> list[dict]:
+    """The records of the whole photos (those with ``objects``) named, in photos.json's order."""
     records = [r for r in photo_records() if r.get("objects")]
     known = [r["name"] for r in records]
     if names is None:
-        names = known
-    elif isinstance(names, str) or not all(n in known for n in names):
+        return records
+    if isinstance(names, str) or not all(n in known for n in names):
         raise ValueError(f"`names` must be a list of photo names from {known}; got {names!r}.")
-    images, label_sets, view_names = [], [], []
-    for index, record in enumerate(r for r in records if r["name"] in names):
-        photo = np.asarray(open_photo(record), dtype=np.float32) / 255.0
-        height, width = photo.shape[:2]
-        seen = set()
-        for view in photo_views(width, height, record["objects"], crops=crops, seed=seed + index):
-            # on a square photo the whole photo, its centre square and the wide crop coincide, and a zoom
-            # clipped to the photo can repeat another: keep the first view of each geometry only
-            geometry = (tuple(round(v, 3) for v in view.rect), view.angle, view.flip)
-            if geometry in seen:
-                continue
-            seen.add(geometry)
-            labels = tuple(dict.fromkeys(c for item in record["objects"] for c in item["labels"]
-                                         if box_fraction(item["box"], view, size) >= min_overlap))
-            if labels:
-                images.append(render_view(photo, view, size))
-                label_sets.append(labels)
-                view_names.append(f"{record['name']}:{view.name}")
-    return np.stack(images), label_sets, view_names
+    return [r for r in records if r["name"] in names]
+
+
+def _kept_views(record: dict, width: int, height: int, size: int, crops: int, min_overlap: float, seed: int
+                ) -> list[tuple[View, tuple[int, ...], list[dict]]]:
+    """Each view of a photo that shows a labelled object: ``(view, labels, objects shown)``."""
+    seen, kept = set(), []
+    for view in photo_views(width, height, record["objects"], crops=crops, seed=seed):
+        # on a square photo the whole photo, its centre square and the wide crop coincide, and a zoom
+        # clipped to the photo can repeat another: keep the first view of each geometry only
+        geometry = (tuple(round(v, 3) for v in view.rect), view.angle, view.flip)
+        if geometry in seen:
+            continue
+        seen.add(geometry)
+        shown = [item for item in record["objects"] if box_fraction(item["box"], view, size) >= min_overlap]
+        labels = tuple(dict.fromkeys(c for item in shown for c in item["labels"]))
+        if labels:
+            kept.append((view, labels, shown))
+    return kept
+
+
+def box_in_view(box, view: View, size: int = IMAGE_SIZE) -> tuple[float, float, float, float]:
+    """A box ``(left, top, right, bottom)`` in photo pixels as a box in the ``size x size`` view.
+
+    The box's four corners are carried into the view (for a rotated view the result is the
+    axis-aligned box around the rotated corners) and the result is clipped to ``[0, size]``.
+    """
+    left, top, right, bottom = (float(v) for v in box)
+    if not (right > left and bottom > top):
+        raise ValueError(f"`box` must be (left, top, right, bottom) with right > left and bottom > top; got {box!r}.")
+    size = positive_int(size, "size")
+    corners = _to_view(np.array([[left, top], [right, top], [right, bottom], [left, bottom]]), view, size)
+    low, high = np.clip(corners.min(axis=0), 0, size), np.clip(corners.max(axis=0), 0, size)
+    return (float(low[0]), float(low[1]), float(high[0]), float(high[1]))
+
+
+def view_boxes(names=None, *, size: int = IMAGE_SIZE, crops: int = 12, min_overlap: float = 0.8,
+               seed: int = 0) -> dict[str, dict[int, tuple[float, float, float, float]]]:
+    """Where each labelled class sits in each view of :func:`load_views` (same arguments, same views).
+
+    Returns
+    -------
+    dict
+        ``{"<photo>:<view>": {class: (left, top, right, bottom)}}`` in the view's pixels
+        (``0..size``, see :func:`box_in_view`), one entry per class of the view's label set. The box
+        is that of the annotated object carrying the class; where several shown objects carry it
+        (two lions, two suits), the one with the largest area in the view.
+    """
+    size = positive_int(size, "size")
+    min_overlap = fraction(min_overlap, "min_overlap")
+    seed = non_negative_int(seed, "seed")
+    boxes = {}
+    for index, record in enumerate(_whole_photos(names)):
+        width, height = open_photo(record).size
+        for view, labels, shown in _kept_views(record, width, height, size, crops, min_overlap, seed + index):
+            in_view = [(box_in_view(item["box"], view, size), item["labels"]) for item in shown]
+            boxes[f"{record['name']}:{view.name}"] = {
+                c: max((b for b, classes in in_view if c in classes), key=lambda b: (b[2] - b[0]) * (b[3] - b[1]))
+                for c in labels}
+    return boxes
 
 
 def mistakes_table(probs, label_sets, names) -> "pd.DataFrame":
