@@ -235,6 +235,33 @@ def test_paired_bootstrap_ci_names_the_bad_argument(a, b, argument):
         report.paired_bootstrap_ci(a, b)
 
 
+def test_cluster_interval_resamples_groups_not_items():
+    # 20 photos, 5 views each, every view of a photo has the photo's outcome: 20 independent items, not 100
+    rng = np.random.default_rng(0)
+    groups = np.repeat(np.arange(20), 5)
+    values = (rng.random(20) < 0.5)[groups].astype(float)
+    cluster = report.cluster_bootstrap_ci(values, groups, seed=1)
+    per_photo = report.bootstrap_ci(values[::5], seed=1)
+    naive = report.bootstrap_ci(values, seed=1)
+    assert cluster[0] <= values.mean() <= cluster[1]
+    assert (cluster[1] - cluster[0]) == pytest.approx(per_photo[1] - per_photo[0], abs=0.05)
+    assert (cluster[1] - cluster[0]) > 1.7 * (naive[1] - naive[0])
+    assert report.cluster_bootstrap_ci(values, [str(g) for g in groups], seed=1) == cluster  # any labels
+    # unequal groups: the interval is of the pooled mean over views, not of the mean of photo means
+    values, groups = np.r_[np.ones(9), 0.0, 0.0], np.r_[np.zeros(9), 1, 2]
+    low, high = report.cluster_bootstrap_ci(values, groups, seed=0)
+    assert low <= 9 / 11 <= high and high == 1.0
+
+
+@pytest.mark.parametrize("values, groups, argument", [
+    ([1.0, 2.0, 3.0], [0, 0], "`groups`"), ([1.0, 2.0, 3.0], [0, 0, 0], "`groups`"),
+    ([1.0, np.nan, 3.0], [0, 1, 2], "`values`"),
+])
+def test_cluster_bootstrap_ci_names_the_bad_argument(values, groups, argument):
+    with pytest.raises(ValueError, match=argument):
+        report.cluster_bootstrap_ci(values, groups)
+
+
 # figures -------------------------------------------------------------------------------------------------------
 
 def test_setup_notebook_sets_png_at_150_dpi():

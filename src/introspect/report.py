@@ -2,7 +2,8 @@
 
 A notebook is a paper you can run: every number its prose quotes is checked by :func:`check`
 right after it is computed, compared rates carry a :func:`bootstrap_ci` (or, for two methods
-on the same images, a :func:`paired_bootstrap_ci`), tables are DataFrames shown by
+on the same images, a :func:`paired_bootstrap_ci`; for items in correlated groups, such as
+views of one photo, a :func:`cluster_bootstrap_ci`), tables are DataFrames shown by
 :func:`table`, and figures are PNG at 150 dpi or more, inline (:func:`setup_notebook`) and in
 ``figures/`` (:func:`save`). Maps that are compared share one colour scale (:func:`shared_norm`).
 
@@ -316,6 +317,29 @@ def paired_bootstrap_ci(a, b, statistic: Callable = np.mean, confidence: float =
     per_row = _per_row(statistic)
     return _bootstrap([first, second], lambda x, y: per_row(x) - per_row(y), confidence, n_resamples, seed,
                       method)
+
+
+def cluster_bootstrap_ci(values, groups, confidence: float = 0.95, n_resamples: int = 2000,
+                         seed: int | None = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` when items come in correlated groups.
+
+    Items of one group (views of one photo) are not independent, so each resample draws *groups*
+    with replacement and takes all their items: the interval of the pooled mean
+    ``sum(values) / count`` over the drawn groups (a cluster bootstrap). For a paired difference,
+    pass the per-item differences. ``values`` ``(N,)``, ``groups`` ``(N,)`` labels (any hashable);
+    at least 2 groups; other arguments as in :func:`bootstrap_ci`.
+    """
+    sample = _check_sample(values, "values")
+    labels = np.asarray(groups)
+    if labels.shape != sample.shape:
+        raise ValueError(f"`groups` must give one group per value, shape {sample.shape}; got {labels.shape}.")
+    _, index = np.unique(labels, return_inverse=True)
+    if index.max(initial=0) < 1:
+        raise ValueError("`groups` must hold at least 2 different groups to resample.")
+    sums = np.bincount(index, weights=sample)
+    counts = np.bincount(index).astype(np.float64)
+    return _bootstrap([sums, counts], lambda s, c: s.sum(axis=-1) / c.sum(axis=-1), confidence, n_resamples, seed,
+                      "percentile")
 
 
 def t_interval(values, confidence: float = 0.95) -> tuple[float, float]:
