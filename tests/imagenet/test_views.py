@@ -121,7 +121,8 @@ def test_view_boxes_give_each_label_of_each_view_its_object():
         for left, top, right, bottom in per_class.values():
             assert 0 <= left < right <= 64 and 0 <= top < bottom <= 64
     # coffee's full view (600 x 400 squashed to 64 x 64): the espresso, and the cup with its handle
-    np.testing.assert_allclose(boxes["coffee:full"][967], (195 * 64 / 600, 90 * 64 / 400, 390 * 64 / 600, 200 * 64 / 400))
+    np.testing.assert_allclose(boxes["coffee:full"][967],
+                               (195 * 64 / 600, 90 * 64 / 400, 390 * 64 / 600, 200 * 64 / 400))
     np.testing.assert_allclose(boxes["coffee:full"][968], boxes["coffee:full"][504])
     # two suits in zidane's full view: the larger one (the left man's) is the suit's box
     assert boxes["zidane:full"][834][0] == pytest.approx(120 * 64 / 1280)

@@ -57,7 +57,8 @@ def test_download_fetches_only_missing_wheels_and_checks_them(tmp_path, monkeypa
     target = tmp_path / "wheels"
     assert wheels.download_wheels(target, [source]) == [target / source["wheel"]]
     assert wheels.download_wheels(target, [source]) == [target / source["wheel"]] and calls == ["fake==1.0"]
-    monkeypatch.setattr(wheels, "_pip_download", lambda requirement, folder: (folder / source["wheel"]).write_bytes(b"x"))
+    monkeypatch.setattr(wheels, "_pip_download",
+                        lambda requirement, folder: (folder / source["wheel"]).write_bytes(b"corrupt"))
     with pytest.raises(ChecksumError):
         wheels.download_wheels(tmp_path / "other", [source])
 

@@ -42,8 +42,9 @@ def load_photos(size: int = IMAGE_SIZE, names=None) -> tuple[np.ndarray, list[tu
     """Real photos shipped inside installed packages, with labels written down by a person.
 
     Each photo (sample images of scikit-image, matplotlib and scikit-learn, and photos inside
-    wheels; see ``photos.json`` and :func:`open_photo`) is read, cropped to its annotated region if any, converted to RGB, resized so its
-    shorter side is ``size`` (bilinear, antialiased) and centre-cropped to ``size x size``.
+    wheels; see ``photos.json`` and :func:`open_photo`) is read, converted to RGB, cropped to its
+    annotated region if any, resized so its shorter side is ``size`` (bilinear, antialiased) and
+    centre-cropped to ``size x size``.
 
     Parameters
     ----------
