@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -23,16 +22,9 @@ from introspect.data import load_fashion_mnist
 
 
 def _record(name: str, builder: str, epochs: int, seed: int, seconds: float, scores: dict) -> dict:
-    import keras
-    import tensorflow as tf
-
-    return {"name": name, "builder": builder,
-            "data": "Fashion-MNIST, all 60,000 training images, pixels / 255, no augmentation",
-            "epochs": epochs, "batch_size": 128, "optimizer": "Adam, cosine decay from 1e-3 to 0", "seed": seed,
-            **scores, "training_seconds": round(seconds, 1), "machine": f"{os.cpu_count()} CPU cores, no GPU",
-            "load_average_1min_at_end": round(os.getloadavg()[0], 2),
-            "tensorflow": tf.__version__, "keras": keras.__version__,
-            "reproduce": "python scripts/train_companions.py"}
+    return models.training_record(name, builder, "Fashion-MNIST, all 60,000 training images, pixels / 255, "
+                                  "no augmentation", epochs=epochs, seed=seed, seconds=seconds, scores=scores,
+                                  reproduce="python scripts/train_companions.py")
 
 
 def _save_without_optimizer(trained, fresh, path: Path) -> None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -43,9 +42,6 @@ def train_fashion_cnn(epochs: int = 6, seed: int = 0, out_dir: Path | str = mode
     dict
         The record written to ``fashion_cnn.json``.
     """
-    import keras
-    import tensorflow as tf
-
     (x_train, y_train), (x_test, y_test) = load_fashion_mnist(limit, seed=seed)
     model = models.build_fashion_cnn(seed=seed, **models.FASHION_CNN_ARGS)
     start = time.perf_counter()
@@ -57,20 +53,11 @@ def train_fashion_cnn(epochs: int = 6, seed: int = 0, out_dir: Path | str = mode
     model.save_weights(out_dir / models.PRETRAINED["fashion_cnn"])
     data = (f"Fashion-MNIST, a stratified subset of {len(x_train):,} training images (limit={limit})"
             if limit is not None else f"Fashion-MNIST, all {len(x_train):,} training images")
-    record = {
-        "name": "fashion_cnn",
-        "builder": f"introspect.models.build_fashion_cnn(seed={seed}, "
-                   f"bn_momentum={models.FASHION_CNN_ARGS['bn_momentum']})",
-        "data": f"{data}, pixels / 255, no augmentation",
-        "epochs": epochs, "batch_size": 128, "optimizer": "Adam, cosine decay from 1e-3 to 0", "seed": seed,
-        "test_accuracy": round(test_accuracy, 4),
-        "training_seconds": round(seconds, 1),
-        "machine": f"{os.cpu_count()} CPU cores, no GPU",
-        # Other jobs inflate the time; the load average says how busy the cores were.
-        "load_average_1min_at_end": round(os.getloadavg()[0], 2),
-        "tensorflow": tf.__version__, "keras": keras.__version__,
-        "reproduce": "python scripts/train_fashion_cnn.py",
-    }
+    record = models.training_record(
+        "fashion_cnn", f"introspect.models.build_fashion_cnn(seed={seed}, "
+                       f"bn_momentum={models.FASHION_CNN_ARGS['bn_momentum']})",
+        f"{data}, pixels / 255, no augmentation", epochs=epochs, seed=seed, seconds=seconds,
+        scores={"test_accuracy": round(test_accuracy, 4)}, reproduce="python scripts/train_fashion_cnn.py")
     (out_dir / RECORD_NAME).write_text(json.dumps(record, indent=2) + "\n")
     return record
 

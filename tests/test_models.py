@@ -101,3 +101,11 @@ def test_training_script_writes_loadable_weights_and_an_honest_record(tmp_path):
     model.load_weights(tmp_path / models.PRETRAINED["fashion_cnn"])
     _, (x_test, y_test) = load_fashion_mnist(limit=300, seed=3)
     assert models.accuracy(model, x_test, y_test) == pytest.approx(record["test_accuracy"], abs=5e-4)
+
+
+def test_training_record_has_the_keys_of_the_shipped_record_in_their_order():
+    shipped = models.pretrained_record()
+    record = models.training_record("fashion_cnn", shipped["builder"], shipped["data"], epochs=6, seed=0,
+                                    seconds=1.0, scores={"test_accuracy": 0.9}, reproduce=shipped["reproduce"])
+    assert list(record) == list(shipped)
+    assert record["training_seconds"] == 1.0 and record["test_accuracy"] == 0.9

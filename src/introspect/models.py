@@ -6,6 +6,7 @@ logits. Probabilities are one :func:`predict_proba` call away.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -105,6 +106,28 @@ def train(model, x, y, *, epochs: int = 5, batch_size: int = 128, learning_rate:
         history = model.fit(augment(x, rng), y, initial_epoch=epoch, epochs=epoch + 1, batch_size=batch_size,
                             shuffle=True, validation_data=validation_data, verbose=verbose)
     return history
+
+
+def training_record(name: str, builder: str, data: str, *, epochs: int, seed: int, seconds: float, scores: dict,
+                    reproduce: str, optimizer: str = "Adam, cosine decay from 1e-3 to 0",
+                    batch_size: int = 128) -> dict:
+    """The JSON record written next to trained weights: how they were made, how good they are, on what machine.
+
+    Keys in order: ``name``, ``builder`` (the call that rebuilds the architecture, e.g.
+    ``"introspect.models.build_fashion_cnn(seed=1, bn_momentum=0.99)"``), ``data``, ``epochs``,
+    ``batch_size``, ``optimizer``, ``seed``, then ``scores`` (e.g. ``{"test_accuracy": 0.92}``),
+    ``training_seconds``, ``machine``, ``load_average_1min_at_end``, library versions and the
+    ``reproduce`` command.
+    """
+    import keras
+    import tensorflow as tf
+
+    return {"name": name, "builder": builder, "data": data, "epochs": epochs, "batch_size": batch_size,
+            "optimizer": optimizer, "seed": seed, **scores, "training_seconds": round(seconds, 1),
+            "machine": f"{os.cpu_count()} CPU cores, no GPU",
+            # Other jobs inflate the time; the load average says how busy the cores were.
+            "load_average_1min_at_end": round(os.getloadavg()[0], 2),
+            "tensorflow": tf.__version__, "keras": keras.__version__, "reproduce": reproduce}
 
 
 def predict_logits(model, images, batch_size: int = 256) -> np.ndarray:
