@@ -33,6 +33,12 @@ def test_long_call_leaves_one_summary_line(capsys, short_delay):
     assert err.count("\n") == 1  # the bar itself is redrawn with carriage returns, then erased
 
 
+def test_without_summary_a_finished_bar_leaves_nothing(capsys, short_delay, monkeypatch):
+    monkeypatch.setattr(_progress, "SUMMARY", False)
+    _run(4, 0.2)
+    assert "in 0." not in capsys.readouterr().err  # no timing line (report.setup_notebook turns it off)
+
+
 def test_progress_false_and_nested_bars_are_silent(capsys, short_delay):
     _run(2, 0.1, progress=False)
     assert capsys.readouterr().err == ""

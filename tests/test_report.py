@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from introspect import report
+from introspect import _progress, report
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -253,6 +253,16 @@ def test_cluster_interval_resamples_groups_not_items():
     assert low <= 9 / 11 <= high and high == 1.0
 
 
+def test_with_intervals_merges_low_and_high_into_one_cell_after_the_mean():
+    frame = pd.DataFrame(dict(method=["a", "b"], rho=[0.1, 0.2], rho_low=[0.05, 0.1], rho_high=[0.15, 0.3], n=[1, 2]))
+    merged = report.with_intervals(frame, "rho")
+    assert list(merged.columns) == ["method", "rho", "rho 95% interval", "n"]
+    assert merged["rho 95% interval"].tolist() == [(0.05, 0.15), (0.1, 0.3)]
+    assert "0.050 – 0.150" in report.table(merged).to_html()
+    with pytest.raises(ValueError, match="`columns`"):
+        report.with_intervals(frame, "n")
+
+
 @pytest.mark.parametrize("values, groups, argument", [
     ([1.0, 2.0, 3.0], [0, 0], "`groups`"), ([1.0, 2.0, 3.0], [0, 0, 0], "`groups`"),
     ([1.0, np.nan, 3.0], [0, 1, 2], "`values`"),
@@ -264,9 +274,11 @@ def test_cluster_bootstrap_ci_names_the_bad_argument(values, groups, argument):
 
 # figures -------------------------------------------------------------------------------------------------------
 
-def test_setup_notebook_sets_png_at_150_dpi():
+def test_setup_notebook_sets_png_at_150_dpi(monkeypatch):
+    monkeypatch.setattr(_progress, "SUMMARY", True)
     with matplotlib.rc_context():
         report.setup_notebook()
+        assert not _progress.SUMMARY  # no timing lines in a notebook
         assert matplotlib.rcParams["figure.dpi"] == 150
         assert matplotlib.rcParams["savefig.dpi"] == 150
         assert matplotlib.rcParams["savefig.format"] == "png"

@@ -17,6 +17,9 @@ from tqdm import tqdm
 
 #: Seconds before a bar appears; calls that end sooner print nothing.
 DELAY = 2.0
+#: Whether a bar that was shown leaves a summary line (``description: total unit in T s``) when it ends;
+#: :func:`introspect.report.setup_notebook` turns it off.
+SUMMARY = True
 
 _open_bars = 0
 
@@ -26,7 +29,7 @@ def bar(total: int, description: str, progress: bool = True, unit: str = "it"):
     """A tqdm bar of ``total`` units, or a silent stand-in when ``progress`` is false or a bar is open.
 
     Yields an object with ``update(n=1)``. When the call lasted over :data:`DELAY` seconds, the
-    line ``description: total unit in T s`` replaces the bar at the end.
+    line ``description: total unit in T s`` replaces the bar at the end (unless :data:`SUMMARY` is off).
     """
     global _open_bars
     if not isinstance(progress, bool):
@@ -41,5 +44,5 @@ def bar(total: int, description: str, progress: bool = True, unit: str = "it"):
     finally:
         _open_bars -= 1
     seconds = time.perf_counter() - start
-    if show and seconds >= DELAY:
+    if SUMMARY and show and seconds >= DELAY:
         print(f"{description}: {total} {unit} in {seconds:.1f} s", file=sys.stderr, flush=True)

@@ -23,7 +23,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from . import plotting
+from . import _progress, plotting
 
 FIGURE_DPI = 150
 _CHUNK_ELEMENTS = 4_000_000  # resampled values held at once (32 MB of float64)
@@ -176,6 +176,24 @@ def table(data, *, percent: Iterable[str] | str = (), decimals: int | Mapping[st
     if caption is not None:
         styler = styler.set_caption(str(caption))
     return styler
+
+
+def with_intervals(frame: pd.DataFrame, columns, *, label: str = "95% interval") -> pd.DataFrame:
+    """Each ``c_low, c_high`` column pair of ``frame`` as one column ``f"{c} {label}"`` of ``(low, high)`` cells.
+
+    Made for :func:`table` (which shows such a cell as ``low – high``) on the output of
+    :func:`introspect.metrics.compare.summarize`; the new column sits right after ``c``.
+    """
+    columns = [columns] if isinstance(columns, str) else list(columns)
+    _columns([*columns, *(f"{c}_{end}" for c in columns for end in ("low", "high"))], frame, "columns")
+    out = frame.copy()
+    for column in columns:
+        out[column + "_low"] = list(zip(out.pop(column + "_low"), out.pop(column + "_high")))
+        out = out.rename(columns={column + "_low": f"{column} {label}"})
+        order = [c for c in out.columns if c != f"{column} {label}"]
+        order.insert(order.index(column) + 1, f"{column} {label}")
+        out = out[order]
+    return out
 
 
 def _check_sample(values, name: str) -> np.ndarray:
@@ -361,6 +379,9 @@ def t_interval(values, confidence: float = 0.95) -> tuple[float, float]:
 def setup_notebook(dpi: int = FIGURE_DPI) -> None:
     """Figure defaults for a notebook: PNG only (never JPEG), at ``dpi`` (>= 150) inline and when saved.
 
+    Also turns off the line a long call's progress bar leaves when it finishes ("... in 12.3 s"), so
+    that an executed notebook keeps no timing lines.
+
     Call it once, in the first code cell. Outside IPython it only sets matplotlib's rc.
     """
     if not isinstance(dpi, (int, np.integer)) or isinstance(dpi, bool) or dpi < FIGURE_DPI:
@@ -369,6 +390,7 @@ def setup_notebook(dpi: int = FIGURE_DPI) -> None:
     import matplotlib.pyplot  # noqa: F401  -- activates the inline backend, which resets figure.dpi
 
     matplotlib.rcParams.update({"figure.dpi": int(dpi), "savefig.dpi": int(dpi), "savefig.format": "png"})
+    _progress.SUMMARY = False  # a finished progress bar leaves no line (no timing lines in a notebook)
     try:
         from IPython import get_ipython
         from matplotlib_inline.backend_inline import set_matplotlib_formats
