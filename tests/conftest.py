@@ -1,4 +1,4 @@
-"""Fashion-MNIST data and a tiny trained CNN for the metrics that train or randomise models."""
+"""Shared fixtures: Fashion-MNIST data and a tiny trained CNN, for the metrics and studies that train or randomise models."""
 import pytest
 
 from introspect import models
