@@ -69,3 +69,40 @@ def test_concentrated_change_names_the_largest_share_of_the_mean_change():
     np.testing.assert_array_equal(np.argwhere(region), [[2, 5], [2, 6], [3, 5], [3, 6]])
     _, smooth_region = opt.concentrated_change(differences, share=0.04, sigma=1.0)
     assert smooth_region[2:4, 5:7].all()
+
+
+def test_blur_recovery_blurs_only_what_the_mask_deletes():
+    from introspect import maps
+
+    weights = np.zeros((6, 6, 1, 2), np.float32)
+    weights[2:4, 2:4, 0, 0] = 1.0      # class 0: the centre's brightness
+    weights[..., 1] = 0.1              # class 1: the mean brightness
+    model = linear_model(weights)
+    images = np.zeros((2, 6, 6, 1), np.float32)
+    images[:, 2:4, 2:4] = 1.0          # a bright centre: class 0 (4 against 0.4)
+    deletion = np.zeros((2, 6, 6), np.float32)
+    deletion[1] = 1.0                  # the second image is blurred whole: its centre spreads out
+    kept = opt.blur_recovery(model, images, deletion, [0, 0], blur_sigma=2.0)
+    blurred = maps.baseline_images(images[1:], "blur", blur_sigma=2.0)
+    expected = (blurred[0, 2:4, 2:4].sum() > 0.1 * blurred[0].sum())
+    np.testing.assert_array_equal(kept, [True, expected])
+    with pytest.raises(ValueError, match="`deletion_maps`"):
+        opt.blur_recovery(model, images, deletion[:, :3], [0, 0])
+
+
+def test_matched_control_uses_pixels_of_the_same_kind_and_flip_table_pairs_edits():
+    images = np.zeros((4, 6, 6, 1), np.float32)
+    images[:, :, :3] = 0.8             # left half: bright garment, right half: background
+    region = np.zeros((6, 6), bool)
+    region[0, :2] = True               # two bright pixels
+    source, target = opt.matched_pixels(region, images, seed=0)
+    assert set(source) == {0, 1} and len(set(target)) == 2
+    assert all(images[0].ravel()[t] == 0.8 and not region.ravel()[t] for t in target)
+    weights = np.zeros((6, 6, 1, 2), np.float32)
+    weights[..., 1] = 1.0
+    model = linear_model(weights)
+    table = opt.flip_table(model, {"none": images, "all bright": np.ones_like(images)}, to_class=1)
+    np.testing.assert_allclose(table["flips"], [1.0, 1.0])
+    np.testing.assert_allclose(table["difference"], [0.0, 0.0])
+    with pytest.raises(ValueError, match="`control`"):
+        opt.edit_test(model, images, np.ones((6, 6, 1)), region, to_class=1, control="elsewhere")

@@ -35,6 +35,19 @@ def test_per_example_adam_keeps_the_gradient_direction(linear):
                                atol=1e-5)
 
 
+def test_plain_gradient_steps_add_the_learning_rate_times_the_gradient(linear):
+    # d logit / dx = w, so 10 steps move every pixel by 10 * lr * w (clipped to [0, 1]); sigmoid moves the logit.
+    model, weights = linear
+    result = opt.optimize(model, opt.class_logit(0), "gray", steps=10, learning_rate=0.01, update="gradient", **RUN)
+    np.testing.assert_allclose(result.images[0], np.clip(0.5 + 0.1 * weights[..., 0], 0, 1), atol=1e-5)
+    result = opt.optimize(model, opt.class_logit(0), "gray", steps=1, learning_rate=0.5, update="gradient",
+                          param="sigmoid", **RUN)
+    # d logit / dv = w * s'(v) = w / 4 at v = 0
+    np.testing.assert_allclose(result.images[0], 1 / (1 + np.exp(-0.5 * weights[..., 0] / 4)), atol=1e-5)
+    with pytest.raises(ValueError, match="update"):
+        opt.optimize(model, opt.class_logit(0), "gray", steps=1, update="sgd", **RUN)
+
+
 def test_batch_examples_do_not_interact(tiny):
     # Inference-mode BN and per-coordinate Adam: image 2 of a batch is the image optimised alone.
     batch = opt.optimize(tiny, opt.class_logit(np.arange(4)), "gray", steps=10, **RUN).images

@@ -25,18 +25,27 @@ batch of misclassified images and stops each at its first flip. Built on top:
 * :mod:`.dataset_examples`: :func:`dataset_examples` and :func:`receptive_field_crops` beside channel
   visualisations;
 * :mod:`.assess` and :mod:`.interventions`: per-image judgements of changes (:func:`change_table`,
-  :func:`realism`, :func:`mask_statistics`, :func:`detection_auc`) and the intervention-vs-control
-  :func:`edit_test` of a hypothesis read off counterfactuals.
+  :func:`realism`, :func:`mask_statistics`, :func:`detection_auc`, :func:`blur_recovery`) and the
+  intervention-vs-control :func:`edit_test` of a hypothesis read off counterfactuals (control shifted
+  or on :func:`matched_pixels` of the same kind), :func:`flip_table` for several edits of the same images;
+* :mod:`.recipes`: :func:`run_grid` (one run per update, parametrisation, start and objective) and
+  :func:`logit_paths` (target and largest other logit over the snapshots);
+* :mod:`.baselines`: :func:`latent_move`, the model-free walk towards a class prototype;
+* :mod:`.ground_truth`: :func:`trigger_counterfactuals`, minimal counterfactuals of a shortcut
+  model's mistakes measured against the planted trigger.
 """
-from .assess import change_table, detection_auc, mask_statistics, realism
+from .assess import blur_recovery, change_table, detection_auc, mask_statistics, realism
+from .baselines import latent_move
 from .counterfactuals import CounterfactualResult, counterfactuals
 from .dataset_examples import DatasetExamples, dataset_examples, receptive_field_crops
-from .interventions import EditTest, concentrated_change, edit_test
+from .ground_truth import change_in_region, pattern_cosine, pattern_drawn, trigger_counterfactuals
+from .interventions import EditTest, concentrated_change, edit_test, flip_table, matched_pixels
 from .loop import OptimizationResult, optimize
 from .minimal import MinimalResult, Prototypes, class_prototypes, minimal_counterfactuals
 from .objectives import (DISTANCES, Objective, channel, class_logit, class_probability, counterfactual,
                          neuron)
 from .params import DEFAULT_LEARNING_RATE, PARAMETRISATIONS, PARAMS, color_basis, fourier_scale
+from .recipes import logit_paths, run_grid
 from .regularizers import Regularizer, blur, l2, total_variation
 from .transforms import Transform, jitter, random_rotation, random_scale
 from .visualise import decoder_param, visualise_classes
@@ -45,7 +54,9 @@ __all__ = [
     "optimize", "OptimizationResult", "counterfactuals", "CounterfactualResult",
     "minimal_counterfactuals", "MinimalResult", "Prototypes", "class_prototypes",
     "visualise_classes", "decoder_param", "dataset_examples", "DatasetExamples", "receptive_field_crops",
-    "change_table", "realism", "mask_statistics", "detection_auc", "edit_test", "EditTest", "concentrated_change",
+    "change_table", "realism", "mask_statistics", "detection_auc", "blur_recovery", "latent_move",
+    "edit_test", "EditTest", "concentrated_change", "flip_table", "matched_pixels",
+    "run_grid", "logit_paths", "trigger_counterfactuals", "change_in_region", "pattern_cosine", "pattern_drawn",
     "Objective", "class_logit", "class_probability", "channel", "neuron", "counterfactual", "DISTANCES",
     "PARAMS", "PARAMETRISATIONS", "DEFAULT_LEARNING_RATE", "color_basis", "fourier_scale",
     "Transform", "jitter", "random_scale", "random_rotation",

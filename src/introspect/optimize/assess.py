@@ -148,3 +148,22 @@ def detection_auc(negatives, positives, *, n_resamples: int = 2000, confidence: 
                for _ in range(n_resamples)]
     tail = (1 - confidence) / 2
     return float(auc(negatives, positives)), (float(np.quantile(samples, tail)), float(np.quantile(samples, 1 - tail)))
+
+
+def blur_recovery(model, images, deletion_maps, classes, *, blur_sigma: float | None = None) -> np.ndarray:
+    """Whether blurring what each mask deletes makes the model predict ``classes``, ``(N,)`` bool.
+
+    Fong & Vedaldi's test (arXiv:1704.03296, Sec. 5): each image becomes
+    ``(1 - d) * x + d * blur(x)`` with its deletion map ``d`` ``(N, H, W)`` in [0, 1] (1 = blurred),
+    the same blur as :func:`introspect.saliency.meaningful_perturbation` (``blur_sigma``); on an
+    adversarial image, ``classes`` = the class before the attack asks whether the deletion removes
+    the perturbation and the original prediction returns (40% in the paper).
+    """
+    images = as_images(images, "images", model=model, value_range=(0, 1))
+    deletion = np.asarray(deletion_maps, dtype=np.float32)
+    if deletion.shape != images.shape[:3]:
+        raise ValueError(f"`deletion_maps` must have shape {images.shape[:3]} (N, H, W); got {deletion.shape}.")
+    classes = as_class_indices(classes, len(images), None, "classes")
+    blurred = maps.baseline_images(images, "blur", name="blur_sigma", blur_sigma=blur_sigma)
+    mixed = (1 - deletion[..., None]) * images + deletion[..., None] * blurred
+    return predict(model, mixed.astype(np.float32)).argmax(axis=1) == classes

@@ -62,8 +62,35 @@ class EditTest:
         return pd.DataFrame(rows)
 
 
-def edit_test(model, images, change, region, to_class: int, *, sizes=(1.0, 2.0, 3.0), shift: int = 14) -> EditTest:
-    """Add ``change`` inside ``region`` to ``images`` at several sizes; the control moves it by ``shift`` rows.
+def matched_pixels(region, images, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """For each pixel of ``region`` ``(H, W)``, a pixel outside it of the same kind in ``images``.
+
+    "Same kind": nearest in (mean brightness, mean edge strength) over ``images`` ``(N, H, W, C)``,
+    both standardised, so that garment edges are matched by garment edges of the same contrast and
+    background by background; each outside pixel is used once (greedy, in a seeded random order).
+    Returns ``(source, target)``, flat pixel indices ``(R,)`` into ``H * W``.
+    """
+    images = as_images(images, "images", value_range=(0, 1))
+    region = np.asarray(region, bool)
+    gray = images.mean(axis=-1)
+    rows, cols = np.gradient(gray, axis=(1, 2))
+    features = np.stack([gray.mean(axis=0).ravel(), np.hypot(rows, cols).mean(axis=0).ravel()], axis=1)
+    features = (features - features.mean(axis=0)) / np.maximum(features.std(axis=0), 1e-12)
+    source = np.random.default_rng(seed).permutation(np.flatnonzero(region.ravel()))
+    free = ~region.ravel()
+    if free.sum() < len(source):
+        raise ValueError("`region` covers more than half of the image: no same-size control outside it.")
+    target = np.empty_like(source)
+    for i, pixel in enumerate(source):
+        distance = np.where(free, np.square(features - features[pixel]).sum(axis=1), np.inf)
+        target[i] = int(np.argmin(distance))
+        free[target[i]] = False
+    return source, target
+
+
+def edit_test(model, images, change, region, to_class: int, *, sizes=(1.0, 2.0, 3.0), shift: int = 14,
+              control: str = "shift", seed: int = 0) -> EditTest:
+    """Add ``change`` inside ``region`` to ``images`` at several sizes, and a same-size control edit.
 
     Parameters
     ----------
@@ -80,7 +107,11 @@ def edit_test(model, images, change, region, to_class: int, *, sizes=(1.0, 2.0, 
     sizes : sequence of float
         L2 norms of the edit before clipping to [0, 1].
     shift : int
-        Rows by which the control edit is rolled (cyclically): the same edit on another part.
+        Rows by which the control edit is rolled (cyclically) with ``control="shift"``.
+    control : {"shift", "matched"}
+        ``"shift"``: the same edit ``shift`` rows lower; ``"matched"``: the same edit values moved
+        pixel by pixel to pixels of the same kind outside ``region`` (:func:`matched_pixels`, on
+        ``images``): same size, same contrast, another place.
     """
     images = as_images(images, "images", model=model, value_range=(0, 1))
     change, region = np.asarray(change, np.float64), np.asarray(region, bool)
@@ -92,7 +123,16 @@ def edit_test(model, images, change, region, to_class: int, *, sizes=(1.0, 2.0, 
     if norm == 0:
         raise ValueError("`change` is zero inside `region`: nothing to edit.")
     edit /= norm
-    moved = np.roll(edit, shift, axis=0)
+    if control == "matched":
+        source, target = matched_pixels(region, images, seed=seed)
+        flat = edit.reshape(-1, edit.shape[-1])
+        moved = np.zeros_like(flat)
+        moved[target] = flat[source]
+        moved = moved.reshape(edit.shape)
+    elif control == "shift":
+        moved = np.roll(edit, shift, axis=0)
+    else:
+        raise ValueError(f"`control` must be 'shift' or 'matched'; got {control!r}.")
     sizes = np.asarray(sizes, np.float64)
     flips = {}
     for name, pattern in (("intervention", edit), ("control", moved)):
@@ -100,3 +140,20 @@ def edit_test(model, images, change, region, to_class: int, *, sizes=(1.0, 2.0, 
         predicted = predict(model, batch).argmax(axis=1).reshape(len(sizes), len(images))
         flips[name] = predicted == to_class
     return EditTest(sizes, flips["intervention"], flips["control"], edit, moved)
+
+
+def flip_table(model, variants: dict, to_class: int, *, seed: int = 0) -> pd.DataFrame:
+    """Share of each variant's images predicted as ``to_class``, with intervals paired to the first variant.
+
+    ``variants`` maps a name to images ``(N, H, W, C)``, the same N images edited in different ways
+    (the first is the reference, e.g. the unedited images). Columns: ``edit``, ``flips``,
+    ``interval``, ``difference`` (to the reference) and ``difference interval`` (paired bootstrap).
+    """
+    names = list(variants)
+    flips = {name: predict(model, np.asarray(variants[name], np.float32)).argmax(axis=1) == to_class
+             for name in names}
+    reference = flips[names[0]]
+    return pd.DataFrame([{"edit": name, "flips": hit.mean(), "interval": report.bootstrap_ci(hit, seed=seed),
+                          "difference": hit.mean() - reference.mean(),
+                          "difference interval": report.paired_bootstrap_ci(hit, reference, seed=seed)}
+                         for name, hit in flips.items()])

@@ -95,7 +95,8 @@ def _feature_model(model, layers: tuple):
 
 def optimize(model, objective: Objective, init="gray", *, steps: int = 256, learning_rate: float | None = None,
              param: str = "clip", transforms=(), regularizers=(), snapshots=(), seed: int = 0,
-             n: int | None = None, adam_scaling: str = "value", progress: bool = True) -> OptimizationResult:
+             n: int | None = None, adam_scaling: str = "value", update: str = "adam",
+             progress: bool = True) -> OptimizationResult:
     """Optimise a batch of input images to maximise ``objective`` of a frozen ``model``.
 
     Feature visualisation (Olah et al., Distill 2017) and counterfactual explanations (Wachter et
@@ -116,7 +117,7 @@ def optimize(model, objective: Objective, init="gray", *, steps: int = 256, lear
     steps : int
         Number of gradient steps (> 0).
     learning_rate : float, optional
-        Adam step size; defaults to :data:`DEFAULT_LEARNING_RATE` of ``param``.
+        Step size; defaults to :data:`DEFAULT_LEARNING_RATE` of ``param`` (an Adam step size).
     param : {"clip", "sigmoid", "fourier"} or callable
         How images are represented (see :mod:`introspect.optimize.params`); results are in [0, 1].
         A callable ``images -> Parametrisation`` with a ``default_learning_rate`` attribute (such as
@@ -136,6 +137,10 @@ def optimize(model, objective: Objective, init="gray", *, steps: int = 256, lear
         about ``learning_rate`` per step. ``"example"``: Adam's second moment is averaged over each
         image, so the update keeps the gradient's direction and pixels with small gradients barely
         move (the sparser, smaller changes that counterfactuals need).
+    update : {"adam", "gradient"}
+        ``"adam"``: the Adam update above. ``"gradient"``: plain gradient ascent, ``variables +=
+        learning_rate * d(objective - penalties)/d(variables)`` (the assignment's loop: the gradient
+        times a small constant added to the input); ``adam_scaling`` is then unused.
     progress : bool
         Show a plain-text progress bar (:mod:`introspect._progress`) when the call lasts over ~2 s.
 
@@ -152,6 +157,7 @@ def optimize(model, objective: Objective, init="gray", *, steps: int = 256, lear
     seed = non_negative_int(seed, "seed")
     factory = param if callable(param) else PARAMETRISATIONS[one_of(param, tuple(PARAMETRISATIONS), "param")]
     adam_scaling = one_of(adam_scaling, ("value", "example"), "adam_scaling")
+    update = one_of(update, ("adam", "gradient"), "update")
     learning_rate = factory.default_learning_rate if learning_rate is None else learning_rate
     learning_rate = fraction(learning_rate, "learning_rate", low=1e-12, high=math.inf)
     transforms = _as_tuple(transforms, Transform, "transforms", "jitter(2)")
@@ -176,7 +182,7 @@ def optimize(model, objective: Objective, init="gray", *, steps: int = 256, lear
     extractor = _feature_model(model, objective.layers)
     parametrisation = factory(images)
     step = _compile_step(extractor, objective, parametrisation, transforms, penalties,
-                         blurs[0] if blurs else None, learning_rate, adam_scaling, seed)
+                         blurs[0] if blurs else None, learning_rate, adam_scaling, seed, update)
 
     scores, predictions, kept = [], [], {}
     can_stop = not transforms
@@ -204,7 +210,7 @@ def optimize(model, objective: Objective, init="gray", *, steps: int = 256, lear
 
 
 def _compile_step(extractor, objective, parametrisation, transforms, penalties, periodic_blur, learning_rate,
-                  adam_scaling, seed):
+                  adam_scaling, seed, rule="adam"):
     """The compiled ``step(index, update) -> (images, objective, predictions, done)``."""
     variables = parametrisation.variables
     per_example = adam_scaling == "example"
@@ -234,6 +240,10 @@ def _compile_step(extractor, objective, parametrisation, transforms, penalties, 
         count.assign_add(tf.cast(update, tf.float32))
         for variable, gradient, first, second in zip(variables, gradients, first_moments, second_moments):
             gradient = tf.zeros_like(variable) if gradient is None else gradient
+            if rule == "gradient":
+                keep = tf.reshape(move, [-1] + [1] * (variable.shape.rank - 1))
+                variable.assign(tf.where(keep, variable - learning_rate * gradient, variable))
+                continue
             new_variable, new_first, new_second = adam_step(variable, gradient, first, second, count, learning_rate,
                                                             active=move, per_example=per_example)
             first.assign(new_first)
