@@ -69,3 +69,15 @@ def test_known_evidence_scores_only_visible_transplants_and_survives_none(traine
     mass = compare.summarize(compare.localisation_table({"m": np.ones((2, 28, 28))}, np.ones((2, 28, 28), bool)),
                              "relevance_mass")
     assert mass["relevance_mass"].iloc[0] == 1.0
+
+
+def test_region_evidence_reads_each_part_in_units_of_the_mean_magnitude():
+    maps = np.zeros((4, 28, 28), np.float32)
+    maps[:, 0:5, 9:19] = 2.0   # the neckline only, positive
+    maps[:2, 6:23, 12:16] = -1.0  # the centre strip, negative, in the first group only
+    table = contrastive.region_evidence({"m": maps}, {"a": np.array([0, 1]), "b": np.array([2, 3])})
+    rows = table.set_index(["group", "part"])
+    scale_a = np.abs(maps[:2]).mean()
+    assert rows.loc[("a", "neckline"), "evidence"] == pytest.approx(2.0 / scale_a)
+    assert rows.loc[("a", "centre strip"), "evidence"] == pytest.approx(-1.0 / scale_a)
+    assert rows.loc[("b", "centre strip"), "evidence"] == 0.0 and len(table) == 2 * len(contrastive.GARMENT_PARTS)

@@ -23,6 +23,43 @@ def pick_examples(mistakes, k: int = 3) -> np.ndarray:
     return np.array([np.flatnonzero(pair == code)[np.argmax(mistakes.confidence[pair == code])] for code in frequent])
 
 
+#: Parts of an upper-body garment on Fashion-MNIST's centred 28 x 28 grid: (rows, columns) index pairs.
+GARMENT_PARTS = {"neckline": (slice(0, 5), slice(9, 19)), "centre strip": (slice(6, 23), slice(12, 16)),
+                 "sides": (slice(8, 23), np.r_[6:10, 18:22]), "sleeves": (slice(2, 14), np.r_[0:6, 22:28]),
+                 "hem": (slice(23, 28), slice(4, 24))}
+
+
+def region_evidence(contrast_maps: Mapping[str, np.ndarray], groups: Mapping[str, np.ndarray], *, parts=None,
+                    seed: int = 0) -> pd.DataFrame:
+    """Where a contrastive map puts its evidence, part by part, for each group of mistakes.
+
+    Parameters
+    ----------
+    contrast_maps : mapping method -> (N, H, W)
+        Contrastive maps (positive: evidence for the predicted over the true class).
+    groups : mapping name -> indices
+        The mistakes of each confusion (e.g. "Shirt → T-shirt/top"), positions into the maps.
+    parts : mapping name -> (rows, cols), optional
+        Regions to read; default :data:`GARMENT_PARTS`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group, method and part: ``evidence`` (the part's mean map value per image, in
+        units of the group's mean ``|map|`` so that methods compare), its bootstrap 95% interval.
+    """
+    parts = GARMENT_PARTS if parts is None else parts
+    rows = []
+    for group, members in groups.items():
+        for method, values in contrast_maps.items():
+            chosen = np.asarray(values)[np.asarray(members)]
+            scale = np.abs(chosen).mean()
+            for part, (part_rows, part_cols) in parts.items():
+                per_image = chosen[:, part_rows][:, :, part_cols].mean(axis=(1, 2)) / scale
+                rows.append(dict(group=group, method=method, part=part, **_summary(per_image, "evidence", seed)))
+    return pd.DataFrame(rows)
+
+
 def _summary(values: np.ndarray, name: str, seed: int) -> dict:
     """``{name: mean, name_low, name_high}`` with a bootstrap 95% interval."""
     from ..report import bootstrap_ci
@@ -148,7 +185,7 @@ def cam_sums(model, images, classes, *, batch_size: int = 64) -> pd.DataFrame:
 
 
 def known_evidence(model, images, labels, plan: Mapping, methods: Mapping[str, Callable], *, limit: int = 100,
-                   min_contrast: float = 0.3, seed: int = 0) -> pd.DataFrame:
+                   min_contrast: float = 0.3, names=None, seed: int = 0) -> pd.DataFrame:
     """Saliency against a planted trigger whose evidence is known (Kim et al., arXiv:2105.06506).
 
     For each class of ``plan`` (class -> trigger), the trigger is transplanted onto the images of
@@ -158,7 +195,7 @@ def known_evidence(model, images, labels, plan: Mapping, methods: Mapping[str, C
     background changes nothing), and at most ``limit`` per trigger. Each method's map for the
     class is scored by relevance mass and pointing game inside the trigger
     (:func:`~introspect.metrics.compare.localisation_table`). One row per trigger and method:
-    ``trigger`` (class and contrast), ``flipped`` (images moved to the class), ``n`` (scored),
+    ``trigger`` (contrast and class, named by ``names[class]`` if given), ``flipped`` (images moved to the class), ``n`` (scored),
     the means with 95% intervals.
     """
     from ..numerics import predict
@@ -180,7 +217,8 @@ def known_evidence(model, images, labels, plan: Mapping, methods: Mapping[str, C
             summary = pd.DataFrame(dict(method=list(methods), **{f"{m}{end}": np.nan for m in ("relevance_mass", "pointing")
                                                                  for end in ("", "_low", "_high")}))
         contrast = "white on black" if trigger.value >= 0.5 else "dark on bright"
-        rows.append(summary.assign(trigger=f"{contrast} → class {target}", flipped=len(flipped), n=len(chosen)))
+        label = names[target] if names is not None else f"class {target}"
+        rows.append(summary.assign(trigger=f"{contrast} → {label}", flipped=len(flipped), n=len(chosen)))
     table = pd.concat(rows, ignore_index=True)
     return table[["trigger", "method", "flipped", "n", *[c for c in table.columns if c.startswith(("relevance",
                                                                                                    "pointing"))]]]
