@@ -57,6 +57,7 @@ def test_smoothing_table_makes_maps_smoother(trained, fashion):
     rough = table.groupby("sigma")["roughness"].mean()
     assert rough[2] < rough[0] and len(table) == 12
     assert table[["deletion_auc", "insertion_auc"]].stack().between(0, 1).all()
+    assert (table.loc[table["sigma"] == 0, "sign_changed"] == 0).all() and table["sign_changed"].max() > 0
 
 
 def test_known_evidence_scores_only_visible_transplants_and_survives_none(trained, fashion):

@@ -73,10 +73,12 @@ def smoothing_table(model, images, targets, *, sigmas=(0, 1, 2), steps: int = 20
 
     For each ``sigma`` (0 = the raw map), per image: ``roughness`` (:func:`introspect.maps.roughness`,
     lower looks cleaner), ``deletion_auc`` and ``insertion_auc`` of the softmax of ``targets`` with the
-    mean fill (RISE, arXiv:1806.07421; ranked by ``|map|``), and ``rho_random``, the Spearman
+    mean fill (RISE, arXiv:1806.07421; ranked by ``|map|``), ``sign_changed``, the share of garment
+    pixels (``images > 0``) whose sign the smoothing reverses (there the map claims the opposite of
+    the pixel's own gradient), and ``rho_random``, the Spearman
     correlation of ``|map|`` with the same smoothing of a fully randomised model's map on the
     garment's pixels (``images > 0``; Adebayo et al., arXiv:1810.03292): a map that stays similar
-    when every weight is random shows the image, not the model. Columns ``sigma, image`` and those four.
+    when every weight is random shows the image, not the model. Columns ``sigma, image`` and those five.
     """
     images = np.asarray(images, dtype=np.float32)
     randomised = model_randomization(model, saliency.vanilla_gradient, images, targets, seed=seed, progress=False)
@@ -92,6 +94,7 @@ def smoothing_table(model, images, targets, *, sigmas=(0, 1, 2), steps: int = 20
             sigma=sigma, image=np.arange(len(images)), roughness=maps_module.roughness(smooth(raw)),
             deletion_auc=deletion_curve(model, images, relevance, targets, **options).auc,
             insertion_auc=insertion_curve(model, images, relevance, targets, **options).auc,
+            sign_changed=((np.sign(smooth(raw)) != np.sign(raw)) & garment).sum(axis=(1, 2)) / garment.sum(axis=(1, 2)),
             rho_random=compare.map_similarity({"g": smooth(raw)}, {"g": smooth(random)}, region=garment,
                                               absolute=True)["rho"].to_numpy())))
     return pd.concat(rows, ignore_index=True)
