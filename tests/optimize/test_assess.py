@@ -106,3 +106,21 @@ def test_matched_control_uses_pixels_of_the_same_kind_and_flip_table_pairs_edits
     np.testing.assert_allclose(table["difference"], [0.0, 0.0])
     with pytest.raises(ValueError, match="`control`"):
         opt.edit_test(model, images, np.ones((6, 6, 1)), region, to_class=1, control="elsewhere")
+
+
+def test_flip_table_compares_each_edit_with_its_control():
+    weights = np.zeros((6, 6, 1, 2), np.float32)
+    weights[:3, :, 0, 1] = 1.0         # class 1: the top half's brightness
+    weights[3:, :, 0, 0] = 1.0
+    model = linear_model(weights)
+    images = np.full((3, 6, 6, 1), 0.5, np.float32)
+    images[:, :3] = 0.4                # class 0 leads
+    top, bottom = images.copy(), images.copy()
+    top[:, :3] += 0.3
+    bottom[:, 3:] += 0.3
+    table = opt.flip_table(model, {"none": images, "top": top, "bottom": bottom}, to_class=1,
+                           controls={"top": "bottom"}).set_index("edit")
+    assert table.loc["top", "compared with"] == "bottom" and table.loc["bottom", "compared with"] == "none"
+    np.testing.assert_allclose(table["difference"], [0.0, 1.0, 0.0])
+    with pytest.raises(ValueError, match="`controls`"):
+        opt.flip_table(model, {"none": images}, to_class=1, controls={"none": "missing"})

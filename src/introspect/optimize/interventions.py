@@ -142,18 +142,25 @@ def edit_test(model, images, change, region, to_class: int, *, sizes=(1.0, 2.0, 
     return EditTest(sizes, flips["intervention"], flips["control"], edit, moved)
 
 
-def flip_table(model, variants: dict, to_class: int, *, seed: int = 0) -> pd.DataFrame:
-    """Share of each variant's images predicted as ``to_class``, with intervals paired to the first variant.
+def flip_table(model, variants: dict, to_class: int, *, controls: dict | None = None, seed: int = 0) -> pd.DataFrame:
+    """Share of each variant's images predicted as ``to_class``, with intervals paired to a reference.
 
-    ``variants`` maps a name to images ``(N, H, W, C)``, the same N images edited in different ways
-    (the first is the reference, e.g. the unedited images). Columns: ``edit``, ``flips``,
-    ``interval``, ``difference`` (to the reference) and ``difference interval`` (paired bootstrap).
+    ``variants`` maps a name to images ``(N, H, W, C)``, the same N images edited in different ways.
+    Each variant is compared with ``controls[name]`` (another variant's name) or else with the first
+    variant (e.g. the unedited images). Columns: ``edit``, ``flips``, ``interval``, ``compared with``,
+    ``difference`` and ``difference interval`` (paired bootstrap over the images).
     """
     names = list(variants)
     flips = {name: predict(model, np.asarray(variants[name], np.float32)).argmax(axis=1) == to_class
              for name in names}
-    reference = flips[names[0]]
-    return pd.DataFrame([{"edit": name, "flips": hit.mean(), "interval": report.bootstrap_ci(hit, seed=seed),
-                          "difference": hit.mean() - reference.mean(),
-                          "difference interval": report.paired_bootstrap_ci(hit, reference, seed=seed)}
-                         for name, hit in flips.items()])
+    controls = dict(controls or {})
+    unknown = set(controls.values()) - set(names)
+    if unknown:
+        raise ValueError(f"`controls` names variants that do not exist: {sorted(unknown)}.")
+    rows = []
+    for name, hit in flips.items():
+        other = controls.get(name, names[0])
+        rows.append({"edit": name, "flips": hit.mean(), "interval": report.bootstrap_ci(hit, seed=seed),
+                     "compared with": other, "difference": hit.mean() - flips[other].mean(),
+                     "difference interval": report.paired_bootstrap_ci(hit, flips[other], seed=seed)})
+    return pd.DataFrame(rows)
