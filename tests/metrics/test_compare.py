@@ -116,35 +116,6 @@ def test_intervention_table_counts_moves_to_the_goal_with_paired_differences():
     assert rows.loc["add cue", "difference_low"] > 0.5 and np.isnan(rows.loc["control", "difference_low"])
 
 
-def test_cover_table_covers_each_maps_peak_and_its_least_evidence():
-    images = np.zeros((30, 8, 8, 1), np.float32)
-    images[:, 1:3, 1:3] = 1.0  # the cue the "model" reads sits top left
-
-    def classify(x):
-        return np.where(x[:, 1:3, 1:3, 0].mean(axis=(1, 2)) > 0.5, 3, 7)
-
-    right = np.zeros((30, 8, 8))
-    right[:, 1:3, 1:3] = 1.0  # a map that points at the cue ...
-    wrong = np.zeros((30, 8, 8))
-    wrong[:, 5:7, 5:7] = 1.0  # ... and one that points elsewhere
-    labels = [{7}] * 15 + [{5}] * 15
-    table = compare.cover_table(classify, images, np.zeros_like(images), {"right": right, "wrong": wrong},
-                                np.full(30, 3), labels, size=2, reference="wrong").set_index(["method", "edit"])
-    assert table.loc[("right", "peak"), "changed"] == 1.0 and table.loc[("right", "control"), "changed"] == 0.0
-    assert table.loc[("right", "peak"), "correct"] == 0.5  # half the images count 7 as correct
-    assert table.loc[("right", "peak"), "difference_low"] > 0.9
-    assert table.loc[("wrong", "peak"), "changed"] == 0.0
-    assert np.isnan(table.loc[("wrong", "control"), "difference_low"])  # differences sit on the peak rows
-    assert list(table["n"].unique()) == [30]
-    assert table.loc[("right", "peak"), "versus_low"] > 0.9  # right's peak changes more than wrong's, paired
-    assert np.isnan(table.loc[("right", "control"), "versus_low"])
-    assert np.isnan(table.loc[("wrong", "peak"), "versus_low"])  # the reference itself
-    with pytest.raises(ValueError, match="`reference`"):
-        compare.cover_table(classify, images, images, {"right": right}, np.full(30, 3), labels, size=2, reference="x")
-    with pytest.raises(ValueError, match="`predicted` and `labels`"):
-        compare.cover_table(classify, images, images, {"right": right}, np.full(30, 3), labels[:3], size=2)
-
-
 def test_roar_runs_can_skip_the_unmodified_models_when_adding_fractions(trained, fashion, tiny_cnn):
     x, y, x_test, y_test = fashion
     table = roar_runs(trained, {"gradient": tape_gradient}, x[:100], y[:100], x_test[:50], y_test[:50],
