@@ -201,7 +201,7 @@ def inpaint(images, masks, *, max_iterations: int = 30) -> np.ndarray:
     from scipy.ndimage import uniform_filter
 
     values = as_images(images).copy()
-    unknown = _as_masks(masks, values.shape)
+    unknown = as_masks(masks, values.shape)
     unknown = np.broadcast_to(unknown, values.shape).copy()
     max_iterations = positive_int(max_iterations, "max_iterations")
     size = (1, 3, 3, 1)
@@ -217,14 +217,17 @@ def inpaint(images, masks, *, max_iterations: int = 30) -> np.ndarray:
     return values
 
 
-def _as_masks(masks, shape: tuple) -> np.ndarray:
-    """Boolean ``(N, H, W, 1 or C)`` from bool or 0/1 masks ``(N, H, W)`` or ``(N, H, W, C)`` for images ``shape``."""
+def as_masks(masks, shape: tuple, name: str = "masks", *, meaning: str = "the pixel is to be filled") -> np.ndarray:
+    """Boolean ``(N, H, W, 1 or C)`` from bool or 0/1 masks ``(N, H, W)`` or ``(N, H, W, C)`` for images ``shape``.
+
+    ``name`` and ``meaning`` (what True stands for) go into the error messages.
+    """
     array = np.asarray(masks)
     if array.ndim == 3:
         array = array[..., None]
     if array.ndim != 4 or array.shape[:3] != tuple(shape[:3]) or array.shape[3] not in (1, shape[3]):
-        raise ValueError(f"`masks` must have shape (N, H, W) or (N, H, W, C) = {tuple(shape[:3])} or "
+        raise ValueError(f"`{name}` must have shape (N, H, W) or (N, H, W, C) = {tuple(shape[:3])} or "
                          f"{tuple(shape)}; got {np.shape(masks)}.")
     if array.dtype != bool and not np.all((array == 0) | (array == 1)):
-        raise ValueError("`masks` must be boolean (True where the pixel is to be filled) or 0/1.")
+        raise ValueError(f"`{name}` must be boolean (True where {meaning}) or 0/1.")
     return array.astype(bool)

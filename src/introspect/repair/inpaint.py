@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..maps import as_masks as _as_bool_masks
 from ..maps import inpaint
 
 __all__ = ["inpaint", "as_masks"]
@@ -16,12 +17,4 @@ __all__ = ["inpaint", "as_masks"]
 
 def as_masks(masks, shape: tuple, name: str = "masks") -> np.ndarray:
     """``(N, H, W, 1 or C)`` float32 0/1 masks from bool or 0/1 ``(N, H, W)`` or ``(N, H, W, C)`` for ``shape``."""
-    array = np.asarray(masks)
-    if array.ndim == 3:
-        array = array[..., None]
-    if array.ndim != 4 or array.shape[:3] != tuple(shape[:3]) or array.shape[3] not in (1, shape[3]):
-        raise ValueError(f"`{name}` must have shape (N, H, W) or (N, H, W, C) = {tuple(shape[:3])} or "
-                         f"{tuple(shape)}; got {np.shape(masks)}.")
-    if array.dtype != bool and not np.all((array == 0) | (array == 1)):
-        raise ValueError(f"`{name}` must be boolean (True where the pixel should not matter) or 0/1.")
-    return array.astype(np.float32)
+    return _as_bool_masks(masks, shape, name, meaning="the pixel should not matter").astype(np.float32)
