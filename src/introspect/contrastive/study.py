@@ -116,7 +116,7 @@ def _patch_fills(images: np.ndarray, fill: str, patch: int) -> np.ndarray:
 
 
 def fill_table(model, images, fill_maps: Mapping[str, np.ndarray], predicted, true, *, toward: int, patch: int = 4,
-               strip=(slice(6, 24), slice(12, 16)), steps: int = 20, seed: int = 0) -> pd.DataFrame:
+               strip=GARMENT_PARTS["centre strip"], steps: int = 20, seed: int = 0) -> pd.DataFrame:
     """Contrastive occlusion under several fills: what each fill removes, what its map says, whether it is right.
 
     Parameters
@@ -134,7 +134,7 @@ def fill_table(model, images, fill_maps: Mapping[str, np.ndarray], predicted, tr
     patch : int
         The occlusion patch size, for ``unchanged_patches``.
     strip : (rows, cols) slices
-        The region read (by default the centre column of a top: a shirt's placket).
+        The region read (by default :data:`GARMENT_PARTS`'s centre strip, where a shirt has its placket).
 
     Returns
     -------
