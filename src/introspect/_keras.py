@@ -12,7 +12,8 @@ private attribute (``_run_through_graph``, ``_nodes_by_depth``, ``_inbound_nodes
   :func:`walk_layers` (each layer computed by a callback), :func:`call_at_inference`,
   :func:`run_layers` (a hook on every layer output), with :func:`guided_hook` for guided backprop
   (on every :func:`is_rectifier`),
-  and :func:`layer_outputs` (a layer's activations for a batch of images);
+  :func:`layer_outputs` (a layer's activations for a batch of images) and :func:`run_with_output`
+  (a layer's output replaced, e.g. a text model run from its embeddings);
 * BatchNorm folding at inference: :func:`inference_folds`, :func:`batchnorm_producers`,
   :func:`batchnorm_folds`, :func:`batchnorm_affine`, :func:`folded_convolution`;
   the affine parts of linear layers with BatchNorm folded in (LRP): :func:`linear_batchnorm_folds`,
@@ -288,6 +289,35 @@ def layer_outputs(model, layer, images, batch_size: int):
     if not captured:
         raise ValueError(f"`layer` {layer.name!r} was not reached when running the model layer by layer.")
     return np.concatenate(captured).astype(np.float64)
+
+
+def run_with_output(model, x, layer, value):
+    """Run ``model`` on ``x`` at inference with ``layer``'s output replaced by ``value``; ``layer`` is not called.
+
+    The Keras mask ``layer`` would have produced (an ``Embedding`` with ``mask_zero=True``) is set on
+    ``value``, so the layers after it mask as they do in the model. Splits a text classifier at its
+    embedding: ``x`` are the token ids, ``value`` the (watched) embeddings. Raises ``ValueError``
+    when the walk never reaches ``layer``.
+    """
+    import tensorflow as tf
+    from keras.src.backend.common.masking import set_keras_mask
+
+    reached = []
+
+    def call(current, *args, **kwargs):
+        if current is not layer:
+            return call_at_inference(current, *args, **kwargs)
+        reached.append(True)
+        replaced = tf.identity(value)  # a new tensor, so the caller's keeps no mask attribute
+        mask = current.compute_mask(args[0], None) if getattr(current, "supports_masking", False) else None
+        if mask is not None:
+            set_keras_mask(replaced, mask)
+        return replaced
+
+    outputs = walk_layers(model, x, call)
+    if not reached:
+        raise ValueError(f"`layer` {layer.name!r} was not reached when running model {model.name!r} layer by layer.")
+    return outputs
 
 
 #: Activations that behave like a ReLU (about 0 for negative inputs, about the identity for positive ones),

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .maps import reduce_channels
+from .token_display import TokenHTML, show_tokens  # noqa: F401  (text: tokens coloured by their scores)
 
 SIGNED_CMAP = "RdBu_r"
 MAGNITUDE_CMAP = "magma"

@@ -27,6 +27,10 @@ copies of occlusion are expanded into one stream of ``N * samples`` inputs and c
 BatchNormalization that directly follows a convolution is folded into it (same function, less
 arithmetic); the user's model and layers are never modified. A new method is a new file here and
 one line in :data:`METHODS`.
+
+Text classifiers: :func:`token_saliency` attributes to the token embeddings of a model with an
+``Embedding`` layer, ``(N, T)`` token ids in, ``(N, T)`` scores out; its signature differs from the
+image methods', so it is not in :data:`METHODS`.
 """
 from __future__ import annotations
 
@@ -45,6 +49,7 @@ from .lrp import lrp
 from .occlusion import occlusion
 from .perturbation import meaningful_perturbation
 from .smoothgrad import smoothgrad
+from .tokens import TOKEN_METHODS, token_saliency
 
 #: Every attribution method by name, so notebooks can loop over them.
 METHODS: dict[str, Callable] = {
@@ -66,5 +71,5 @@ __all__ = [
     *METHODS,
     "grad_cam_weights", "grad_cam_plus_plus_weights", "hires_cam_weights", "last_conv_layer",
     "reduce_channels", "normalize_percentile", "gaussian_smooth",
-    "trace_count", "explain_dataset",
+    "trace_count", "explain_dataset", "token_saliency", "TOKEN_METHODS",
 ]
