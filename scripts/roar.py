@@ -9,7 +9,7 @@
     python scripts/roar.py --mask-only --add-to data/results/roar.json --out /tmp/roar_masks.json
         # only the mask-only test (fractions 0.1, 0.5, 0.9, seed 0; --fractions and --seeds choose others)
 
-Maps are taken for the shipped model's *predicted* class (label-independent masks), once per
+Maps are taken for the shipped model's *predicted* class (the label does not choose the masks), once per
 method; every (seed, method, fraction) gets a freshly initialised CNN trained on all 60,000
 modified training images and is scored on the 10,000 modified test images. The mask-only test
 (``record["mask_only_rows"]``) trains the same CNN on the binary removal masks alone (1.0 where a
@@ -18,8 +18,10 @@ set's shape tells the class, so ROAR's retrained models can read it. The JSON ho
 and one row per training, written after each training so that an interrupted run keeps what it
 measured. Notebook 02 reads it (and recomputes the tiny version in quick mode).
 
-Run times on 2 cores: a ROAR training on all 60,000 images takes 60-100 s (about 2.5 h for the 93 of
-the full run), the maps of all methods a few minutes; the quick run (both parts) 45 s of CPU time.
+Run times measured on 2 cores shared with other jobs: one training on all 60,000 images takes 42-215 s
+(mean 88 s for ROAR's 93, 72 s for the 18 mask-only ones); the maps of all five methods 10-17 min per
+run, recomputed by each part; ROAR's 93 trainings and their maps 2 h 15 min in all, the mask-only
+run 31 min; the quick run (both parts) 1-3 min (45 s of CPU time).
 """
 from __future__ import annotations
 
