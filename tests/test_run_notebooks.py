@@ -1,18 +1,16 @@
 """scripts/run_notebooks.py: the closing table of notebook times, with the total against the budget."""
-import importlib.util
 from pathlib import Path
 
 import pytest
+
+from helpers import load_script
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "run_notebooks.py"
 
 
 @pytest.fixture(scope="module")
 def runner():
-    spec = importlib.util.spec_from_file_location("run_notebooks", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "run_notebooks")
 
 
 @pytest.mark.parametrize("seconds, verdict", [((300.0, 250.0, 200.0), "within"), ((400.0, 300.0, 250.0), "OVER")])

@@ -1,11 +1,11 @@
 """scripts/sanity_models_02.py: notebook 02's seed-1 twin and random-label model, at a tiny budget."""
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import load_script
 from introspect import data, models
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "sanity_models_02.py"
@@ -15,10 +15,7 @@ RECORD_FIELDS = {"name", "builder", "data", "epochs", "batch_size", "optimizer",
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("sanity_models_02_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, "sanity_models_02_script")
 
 
 @pytest.fixture(scope="module")

@@ -1,21 +1,13 @@
 """The model-free prototype walk: the requested size, towards the prototype, no classifier."""
-import keras
 import numpy as np
 import pytest
 
+from helpers import identity_encoder
 from introspect import optimize as opt
 
 
-def _identity(shape=(6, 6, 1)):
-    inputs = keras.Input(shape=shape)
-    conv = keras.layers.Conv2D(1, 1, use_bias=False)
-    model = keras.Model(inputs, conv(inputs))
-    conv.set_weights([np.ones((1, 1, 1, 1), np.float32)])
-    return model
-
-
 def test_latent_move_walks_towards_the_prototype_by_the_requested_size():
-    coder = _identity()
+    coder = identity_encoder()
     images = np.full((2, 6, 6, 1), 0.2, np.float32)
     prototypes = opt.Prototypes(coder, np.full((2, 6, 6, 1), 0.8, np.float32))
     # with an identity coder the walk is x + a (p - x): L2 = a * 0.6 * 6, so size 1.8 is half way

@@ -1,9 +1,8 @@
 """Minimal and prototype-guided counterfactuals: the analytic optimum of a linear model, smaller than stop-at-flip."""
-import keras
 import numpy as np
 import pytest
 
-from helpers import linear_model
+from helpers import identity_encoder, linear_model
 from introspect import models
 from introspect import optimize as opt
 from introspect.data import load_fashion_mnist
@@ -47,16 +46,8 @@ def test_minimal_is_smaller_than_stopping_at_the_flip():
     assert np.all((logits[np.arange(len(targets)), targets] - others)[minimal.flipped] >= 1.0 - 1e-3)
 
 
-def _identity_encoder(shape=(6, 6, 1)):
-    inputs = keras.Input(shape=shape)
-    conv = keras.layers.Conv2D(1, 1, use_bias=False)
-    model = keras.Model(inputs, conv(inputs))
-    conv.set_weights([np.ones((1, 1, 1, 1), np.float32)])
-    return model
-
-
 def test_class_prototypes_average_the_k_nearest_members_of_the_target_class():
-    encoder = _identity_encoder()
+    encoder = identity_encoder()
     reference = np.stack([np.full((6, 6, 1), v, np.float32) for v in (0.1, 0.2, 0.3, 0.9, 0.5, 0.6)])
     labels = np.array([0, 0, 0, 0, 1, 1])
     image = np.full((1, 6, 6, 1), 0.15, np.float32)
@@ -68,7 +59,7 @@ def test_class_prototypes_average_the_k_nearest_members_of_the_target_class():
 
 def test_prototype_term_pulls_the_change_towards_the_prototype():
     model, _ = _two_class_linear(seed=2)
-    encoder = _identity_encoder()
+    encoder = identity_encoder()
     x = np.full((2, 6, 6, 1), 0.5, np.float32)
     target = 1 - models.predict_logits(model, x).argmax(axis=1)
     codes = np.full((2, 6, 6, 1), 0.8, np.float32)
