@@ -86,13 +86,12 @@ def test_predictions_do_not_depend_on_batch_size():
 
 
 def test_training_script_writes_loadable_weights_and_an_honest_record(tmp_path):
-    import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "train_fashion_cnn.py"
-    spec = importlib.util.spec_from_file_location("train_fashion_cnn_script", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
+    from helpers import load_script
+
+    script = load_script(Path(__file__).resolve().parents[1] / "scripts" / "train_fashion_cnn.py",
+                         "train_fashion_cnn_script")
     record = script.main(["--epochs", "1", "--limit", "300", "--seed", "3", "--out-dir", str(tmp_path)])
     written = json.loads((tmp_path / "fashion_cnn.json").read_text())
     assert written == record and record["epochs"] == 1 and record["seed"] == 3
