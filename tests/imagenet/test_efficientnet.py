@@ -138,3 +138,33 @@ def test_logits_match_the_pytorch_reference(model, photos):
             theirs = reference(torch.from_numpy(imagenet.preprocess(images).transpose(0, 3, 1, 2).copy())).numpy()
         assert np.abs(ours - theirs).max() <= 1e-3
         np.testing.assert_array_equal(ours.argmax(axis=1), theirs.argmax(axis=1))
+
+
+def test_lite2_scales_width_depth_and_resolution_as_the_reference(judge):
+    import keras
+
+    assert judge.input_shape == (None, 260, 260, 3) and judge.output_shape == (None, 1000)
+    # fix_head_stem: stem 32 and head 1280 channels, first and last stages keep 1 repeat
+    assert [s[0] for s in imagenet.stages(2)] == [1, 3, 3, 4, 4, 5, 1]
+    assert [s[5] for s in imagenet.stages(2)] == [16, 24, 48, 88, 120, 208, 352]
+    assert judge.get_layer("stem_conv").filters == 32 and judge.get_layer("head_conv").filters == 1280
+    assert sum(isinstance(layer, keras.layers.DepthwiseConv2D) for layer in judge.layers) == 21
+    assert judge.get_layer("dropout").rate == 0.3 and imagenet.stages(0) == imagenet.STAGES
+    with pytest.raises(ValueError, match="`variant` must be one of"):
+        imagenet.build_efficientnet_lite(1)
+
+
+def test_lite2_logits_match_the_pytorch_reference(judge):
+    torch = pytest.importorskip("torch", reason="PyTorch reference not installed: `pip install -r "
+                                                "requirements-dev.txt` to compare against it.")
+    reference_package = pytest.importorskip("efficientnet_lite_pytorch")
+    torch.set_num_threads(2)
+    reference = reference_package.EfficientNet.from_pretrained(
+        "efficientnet-lite2", weights_path=str(imagenet.checkpoint_path(2))).eval()
+    photos = imagenet.load_photos(size=260)[0][:6]
+    for images in (photos, np.random.default_rng(0).random((2, 260, 260, 3), dtype=np.float32)):
+        ours = models.predict_logits(judge, images)
+        with torch.no_grad():
+            theirs = reference(torch.from_numpy(imagenet.preprocess(images).transpose(0, 3, 1, 2).copy())).numpy()
+        assert np.abs(ours - theirs).max() <= 1e-3
+        np.testing.assert_array_equal(ours.argmax(axis=1), theirs.argmax(axis=1))
