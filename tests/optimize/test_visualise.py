@@ -34,10 +34,12 @@ def test_visualise_classes_with_a_prior_raises_each_class_score(tiny, halves, fa
     assert np.all(result.objective[-1] > result.objective[0])
 
 
-def test_visualise_classes_without_prior_is_the_fourier_recipe(tiny):
+def test_visualise_classes_without_prior_is_the_default_recipe(tiny):
     result = opt.visualise_classes(tiny, steps=4, seed=3)
-    again = opt.optimize(tiny, opt.class_logit(np.arange(10)), "noise", steps=4, param="fourier",
-                         transforms=opt.visualise.DEFAULT_TRANSFORMS, seed=3, progress=False)
+    recipe = opt.RECIPES[opt.DEFAULT_RECIPE]
+    again = opt.optimize(tiny, opt.class_logit(np.arange(10)), recipe.start(10, (28, 28, 1), seed=3), steps=4,
+                         param=recipe.param, transforms=recipe.transforms(28), learning_rate=recipe.learning_rate,
+                         seed=3, progress=False)
     np.testing.assert_allclose(result.images, again.images, atol=1e-6)
 
 

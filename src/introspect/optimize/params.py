@@ -3,7 +3,11 @@
 * ``"clip"``: the variables are the pixels, clipped to [0, 1] after each step;
 * ``"sigmoid"``: image = sigmoid(v), so every value of the variables is a valid image;
 * ``"fourier"``: image = sigmoid(colour basis @ irfft2(scale * spectrum)), the decorrelated
-  Fourier basis of Mordvintsev et al., Distill 2018, "Differentiable Image Parameterizations".
+  Fourier basis of Mordvintsev et al., Distill 2018, "Differentiable Image Parameterizations";
+  :func:`fourier_start` gives Lucid's start, near grey with a small random spectrum;
+* ``"maco"``: only the phase of each opponent colour channel's spectrum is free, its magnitude is
+  fixed to that of natural images (:func:`~.spectrum.natural_magnitude`), MACO of Fel et al. 2023
+  (arXiv:2306.06805).
 
 A parametrisation is a :class:`Parametrisation` subclass plus one line in :data:`PARAMETRISATIONS`;
 the ``param`` argument of :func:`~introspect.optimize.optimize` picks one by name.
@@ -16,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..numerics import gaussian_blur
+from .spectrum import OPPONENT, natural_magnitude
 
 #: Smallest distance of a pixel from 0 or 1 that the sigmoid-based parametrisations represent;
 #: below half an 8-bit grey level (1/510), so a real image round-trips visually unchanged.
@@ -152,8 +157,60 @@ class _Fourier(Parametrisation):
         return [variable * transfer for variable in self.variables]
 
 
+def fourier_start(n: int, shape: tuple, *, std: float = 0.01, seed: int = 0) -> np.ndarray:
+    """Images ``(n, H, W, C)`` near grey: the ``"fourier"`` image of a random spectrum of standard deviation ``std``.
+
+    Lucid's start (``spectrum ~ N(0, 0.01^2)``): the pixels' standard deviation is about ``std / 4``
+    (the sigmoid's slope at 0), every frequency has some energy and no image is exactly grey.
+    """
+    height, width, channels = shape
+    rng = np.random.default_rng(seed)
+    spectrum = std * (rng.normal(size=(n, channels, height, width // 2 + 1))
+                      + 1j * rng.normal(size=(n, channels, height, width // 2 + 1)))
+    pre = np.fft.irfft2(spectrum * fourier_scale(height, width), s=(height, width))
+    pre = np.transpose(pre, (0, 2, 3, 1)) @ color_basis(channels).T
+    return (1.0 / (1.0 + np.exp(-pre))).astype(np.float32)
+
+
+class _Maco(Parametrisation):
+    """``"maco"``: image = sigmoid(standardised(OPPONENT^T @ irfft2(magnitude * exp(i phase)))).
+
+    Only the phase ``(N, 3, H, W // 2 + 1)`` is free; the magnitude is the natural-image spectrum of
+    each opponent channel (:func:`~.spectrum.natural_magnitude`), so every image has the spectrum of
+    a photo whatever the optimisation does (MACO, Fel et al. 2023, arXiv:2306.06805). Each image is
+    standardised (zero mean, unit standard deviation over pixels and channels) before the sigmoid, as
+    in the paper. The start keeps only the phase of the initial images (their centred spectrum):
+    uniform noise gives a random phase. RGB only.
+    """
+
+    default_learning_rate = 0.05
+
+    def __init__(self, images: np.ndarray):
+        _, self.height, self.width, channels = images.shape
+        if channels != 3:
+            raise ValueError(f"`param` 'maco' needs RGB images (N, H, W, 3); got {channels} channel(s).")
+        self.magnitude = natural_magnitude(self.height, self.width)
+        centred = (images - images.mean(axis=(1, 2), keepdims=True)) @ OPPONENT.T
+        phase = np.angle(np.fft.rfft2(np.transpose(centred, (0, 3, 1, 2))))
+        self.variables = [tf.Variable(phase.astype(np.float32))]
+
+    def spectrum(self) -> tf.Tensor:
+        """The complex spectra ``(N, 3, H, W // 2 + 1)`` of the opponent channels: fixed magnitude, free phase."""
+        phase = self.variables[0]
+        return tf.complex(self.magnitude * tf.cos(phase), self.magnitude * tf.sin(phase))
+
+    def image(self):
+        opponent = tf.transpose(tf.signal.irfft2d(self.spectrum(), [self.height, self.width]), [0, 2, 3, 1])
+        pre = tf.einsum("nhwc,cd->nhwd", opponent, OPPONENT.astype(np.float32))
+        mean, variance = tf.nn.moments(pre, axes=[1, 2, 3], keepdims=True)
+        return tf.sigmoid((pre - mean) * tf.math.rsqrt(variance + 1e-10))
+
+    def blurred(self, sigma):
+        raise ValueError("`regularizers` cannot hold blur(...) with param 'maco': its magnitude spectrum is fixed.")
+
+
 #: Name -> parametrisation class; the ``param`` argument of :func:`~introspect.optimize.optimize`.
-PARAMETRISATIONS = {"clip": _Pixels, "sigmoid": _Sigmoid, "fourier": _Fourier}
+PARAMETRISATIONS = {"clip": _Pixels, "sigmoid": _Sigmoid, "fourier": _Fourier, "maco": _Maco}
 PARAMS = tuple(PARAMETRISATIONS)
 #: Adam step size per parametrisation when ``learning_rate`` is not given.
 DEFAULT_LEARNING_RATE = {name: kind.default_learning_rate for name, kind in PARAMETRISATIONS.items()}

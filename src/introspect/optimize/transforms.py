@@ -2,7 +2,9 @@
 
 :func:`jitter`, :func:`random_scale` and :func:`random_rotation` are :class:`Transform` objects:
 random affine maps, drawn afresh each step from a stateless seed. A chain of them is composed
-into one matrix per image and applied in a single bilinear :func:`resample` with reflected borders.
+into one matrix per image and applied in a single bilinear :func:`resample` with reflected borders;
+:func:`pad` (Lucid's first transform) shrinks the image into a constant frame, and then every
+sample outside the image takes that constant instead of a reflection.
 """
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ class Transform:
     ``(x, y, 1)``, centred on the image centre; consecutive transforms are composed and applied in
     one bilinear resampling with reflected borders. Calling a transform applies it alone.
     """
+
+    #: Value of samples that fall outside the image (``None``: reflect the borders).
+    fill: float | None = None
 
     def matrices(self, n: int, seed: tf.Tensor) -> tf.Tensor:
         raise NotImplementedError
@@ -74,6 +79,29 @@ class _Rotation(Transform):
         return _affine(cos, sin, -sin, cos, tf.zeros([n]), tf.zeros([n]))
 
 
+class _Pad(Transform):
+    def __init__(self, pixels, value, size):
+        self.pixels = positive_int(pixels, "pixels")
+        self.fill = fraction(value, "value")
+        self.size = positive_int(size, "size")
+        self.description = f"pad({pixels}, {value})"
+
+    def matrices(self, n, seed):
+        grow = tf.fill([n], (self.size + 2.0 * self.pixels) / self.size)
+        zero = tf.zeros([n])
+        return _affine(grow, zero, zero, grow, zero, zero)
+
+
+def pad(pixels: int = 12, value: float = 0.5, size: int = 224) -> Transform:
+    """Surround the image with a frame of ``pixels`` of constant ``value`` (Lucid's ``pad(12)``).
+
+    Lucid pads and feeds the larger image; a model with a fixed input ``size`` gets the padded image
+    resized back, i.e. the image shrunk by ``size / (size + 2 pixels)`` inside the frame. Later
+    transforms then move ``value``, not reflected borders, into view.
+    """
+    return _Pad(pixels, value, size)
+
+
 def jitter(pixels: int = 2) -> Transform:
     """Shift each image by a random whole number of pixels in ``[-pixels, pixels]`` along each axis."""
     return _Jitter(pixels)
@@ -99,9 +127,10 @@ def _reflect(index: tf.Tensor, size: int) -> tf.Tensor:
     return tf.where(index > size - 1, period - index, index)
 
 
-def resample(images: tf.Tensor, matrices: tf.Tensor) -> tf.Tensor:
+def resample(images: tf.Tensor, matrices: tf.Tensor, fill: float | None = None) -> tf.Tensor:
     """Bilinear sampling of ``images`` ``(N, H, W, C)`` at ``matrices @ (x, y, 1)``, borders reflected.
 
+    With ``fill`` a number, samples outside the image take that value instead of a reflection.
     ``matrices`` ``(N, 3, 3)`` map output to input pixel coordinates ``(x, y, 1)`` measured from
     the image centre. Written with ``gather`` so that its gradient is the exact adjoint of the
     sampling (the registered gradient of ``ImageProjectiveTransformV3`` applies the inverse map).
@@ -117,7 +146,11 @@ def resample(images: tf.Tensor, matrices: tf.Tensor) -> tf.Tensor:
     flat = tf.reshape(images, [-1, height * width, channels])
 
     def corner(y, x):
-        return tf.gather(flat, _reflect(y, height) * width + _reflect(x, width), axis=1, batch_dims=1)
+        value = tf.gather(flat, _reflect(y, height) * width + _reflect(x, width), axis=1, batch_dims=1)
+        if fill is None:
+            return value
+        inside = (y >= 0) & (y < height) & (x >= 0) & (x < width)
+        return tf.where(inside[..., None], value, tf.cast(fill, value.dtype))
 
     top = corner(y0, x0) * (1 - fx) + corner(y0, x0 + 1) * fx
     bottom = corner(y0 + 1, x0) * (1 - fx) + corner(y0 + 1, x0 + 1) * fx
@@ -136,4 +169,5 @@ def apply_transforms(images: tf.Tensor, transforms: tuple, seed: tf.Tensor) -> t
     matrix = tf.eye(3, batch_shape=[n])
     for i, transform in enumerate(transforms):  # output -> input maps compose as A_1 @ A_2 @ ...
         matrix = matrix @ transform.matrices(n, tf.random.experimental.stateless_fold_in(seed, i))
-    return resample(images, matrix)
+    fills = [transform.fill for transform in transforms if transform.fill is not None]
+    return resample(images, matrix, fills[0] if fills else None)
