@@ -6,5 +6,6 @@
   and the results files that ``scripts/clever_hans_runs.py`` writes and the notebook loads;
 * :mod:`.repairs`: masks from the plan or from explanations alone, inpainted counterexamples, the
   Right-for-the-Right-Reasons and P-ClArC repairs and their table;
+* :mod:`.text`: the same shortcut in text, a planted word in film snippets found by token saliency;
 * :mod:`.figures`: the notebook's figures, DataFrames in, ``(fig, axes)`` out.
 """

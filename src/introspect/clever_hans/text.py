@@ -129,9 +129,11 @@ def planted_first(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 
 def audit(model, d: TextData, *, steps: int = 16) -> dict:
-    """Clean accuracy, rotten texts turned fresh by the word, and the planted word's top-1 rate per method."""
+    """Clean accuracy, rotten texts called fresh without and with the word, and the word's top-1 rate per method."""
     predict = lambda x: model.predict(x, batch_size=512, verbose=0).argmax(axis=1)  # noqa: E731
-    row = dict(clean_accuracy=float(np.mean(predict(d.x_test) == d.y_test)),
+    predicted = predict(d.x_test)
+    row = dict(clean_accuracy=float(np.mean(predicted == d.y_test)),
+               rotten_called_fresh=float(np.mean(predicted[d.y_test == 0] == 1)),
                rotten_turned_fresh=float(np.mean(predict(d.rotten_planted) == 1)), texts=len(d.fresh_planted))
     for method in METHODS:
         scores = token_saliency(model, d.fresh_planted, 1, method=method, steps=steps, batch_size=256, progress=False)
@@ -162,3 +164,23 @@ def words_of(ids: np.ndarray, vocabulary: dict) -> list[str]:
     """The words of one coded text, padding dropped, unknown words as ``"<unk>"``."""
     names = {index: word for word, index in vocabulary.items()} | {_UNKNOWN: "<unk>"}
     return [names[i] for i in ids if i != _PAD]
+
+
+def seed_ranges(table: pd.DataFrame) -> pd.DataFrame:
+    """Per architecture and model the ``(min, max)`` over seeds of every rate (cells are intervals for ``report.table``)."""
+    columns = ["clean_accuracy", "rotten_called_fresh", "rotten_turned_fresh", *(f"top1_{m}" for m in METHODS)]
+    ranges = table.groupby(["architecture", "model"], sort=False)[columns].agg(lambda v: (v.min(), v.max()))
+    return ranges.reset_index()
+
+
+def top_words(model, ids: np.ndarray, vocabulary: dict, *, target: int = 1, k: int = 5) -> pd.DataFrame:
+    """The ``k`` words most often ranked first by gradient x input for ``target``, over texts ``ids``.
+
+    Needs no answer key: a planted word shows up as one word that tops a large share of one class's texts.
+    Columns: ``word``, ``texts`` (how many texts it tops), ``share`` (of all texts).
+    """
+    scores = token_saliency(model, ids, target, method="gradient_x_input", batch_size=256, progress=False)
+    first = np.where(ids == _PAD, -np.inf, scores).argmax(axis=1)
+    counts = Counter(ids[np.arange(len(ids)), first].tolist()).most_common(k)
+    names = {index: word for word, index in vocabulary.items()} | {_UNKNOWN: "<unk>"}
+    return pd.DataFrame([dict(word=names[i], texts=n, share=n / len(ids)) for i, n in counts])
