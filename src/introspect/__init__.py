@@ -2,8 +2,8 @@
 
 Packages by family: ``saliency`` (attribution methods), ``metrics`` (localisation, perturbation
 curves, sanity checks, ROAR, SpRAy), ``optimize`` (activation maximization and counterfactuals),
-``poisoning`` (Clever Hans triggers and plans), ``repair`` (undoing a Clever Hans), ``imagenet``
-(offline EfficientNet-Lite0). Over one numerics layer: ``maps`` (numpy) and ``numerics``
+``poisoning`` (Clever Hans triggers and plans), ``repair`` (undoing a Clever Hans), ``transparent``
+(a ProtoPNet, interpretable by design), ``imagenet`` (offline EfficientNet-Lite0). Over one numerics layer: ``maps`` (numpy) and ``numerics``
 (TensorFlow). Around them: ``data`` (offline Fashion-MNIST), ``models`` (builders, training, shipped
 weights), ``evaluation`` (mistakes, confusions), ``plotting`` (figures) and ``report`` (the notebooks'
 toolkit: checked claims, tables, bootstrap intervals, figure defaults).
