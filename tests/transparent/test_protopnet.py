@@ -142,9 +142,9 @@ def test_display_draws_prototypes_and_an_explanation(trained, tiny_data):
     x, _ = tiny_data
     fig, axes = transparent.show_prototypes(trained.push, x, prototypes=[0, 1])
     assert axes.shape == (1, 2) and len(axes[0, 0].patches) == 1
-    fig, axes = transparent.show_explanation(trained.model, x[0], trained.push, x, k=2)
-    assert axes.shape == (2, 3)
-    top = transparent.top_prototypes(trained.model, x[0], k=2)
+    fig, axes, top = transparent.show_explanation(trained.model, x[0], trained.push, x, k=2)
+    assert axes.shape == (2, 3) and len(top) == 2
+    assert top.equals(transparent.top_prototypes(trained.model, x[0], k=2))
     assert list(top["similarity"]) == sorted(top["similarity"], reverse=True)
 
 

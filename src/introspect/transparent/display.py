@@ -118,7 +118,7 @@ def show_explanation(model, image, record: PushRecord, train_images, *, k: int =
 
     Returns
     -------
-    (fig, axes) with ``axes`` of shape ``(2, k + 1)``; the table of :func:`top_prototypes` is ``fig.top``.
+    (fig, axes, table) with ``axes`` of shape ``(2, k + 1)`` and ``table`` from :func:`top_prototypes`.
     """
     image = as_images(np.asarray(image)[None], "image", model=model)[0]
     table = top_prototypes(model, image, k=k)
@@ -137,5 +137,4 @@ def show_explanation(model, image, record: PushRecord, train_images, *, k: int =
                         titles=[f"p{j}: training patch"])
     for a in axes.flat:
         a.title.set_fontsize(8)
-    fig.top = table
-    return fig, axes
+    return fig, axes, table

@@ -13,7 +13,7 @@ import numpy as np
 
 from .. import _progress
 from .._validation import as_class_indices, as_images, positive_int
-from .protopnet import LATENT, prototype_classes, prototype_vectors, squared_distances
+from .protopnet import LATENT, PROTOTYPES, prototype_classes, prototype_vectors, squared_distances
 
 #: Layers that move or widen the receptive field; every other layer (activations, BatchNorm) keeps it.
 _SPATIAL = ("Conv2D", "MaxPooling2D", "AveragePooling2D")
@@ -140,6 +140,6 @@ def push(model, x, y, *, batch_size: int = 256, progress: bool = True) -> PushRe
                 best[j], found[j] = flat[arg[j], j], (start + n, r, c)
                 new[j] = z[n, r, c]
             shown.update(len(z))
-    model.get_layer("prototypes").prototypes.assign(new)
+    model.get_layer(PROTOTYPES).prototypes.assign(new)
     return PushRecord(found[:, 0], found[:, 1], found[:, 2], best, classes,
                       patch_boxes(model, found[:, 1], found[:, 2]))

@@ -167,12 +167,15 @@ def show_class_prototypes(c: int, d: PoisonedData, loaded: dict):
 def show_transplant(c: int, index: int, d: PoisonedData, loaded: dict, *, k: int = 3, seed: int = 2):
     """Test image ``index`` (of another class) with class ``c``'s trigger pasted, explained by both models.
 
-    Returns ``{"poisoned": (fig, axes), "control": (fig, axes)}``; each ``fig.top`` is the table of
-    its top prototypes (:func:`~.display.top_prototypes`).
+    Returns ``{"poisoned": (fig, axes, table), "control": (fig, axes, table)}`` as
+    :func:`~.display.show_explanation` returns them (``table``: the top prototypes).
     """
     moved, _, others, _ = poisoning.transplant(d.x_test, d.y_test, d.plan, c, seed=seed)
     if not others[index]:
         raise ValueError(f"`index` {index} is an image of class {c} itself; pick an image of another class.")
-    return {name: show_explanation(model, moved[index], record, d.x_train if name == "poisoned" else d.x_train_clean,
-                                   k=k)
-            for name, (model, record) in loaded.items()}
+    shown = {}
+    for name, (model, record) in loaded.items():
+        shown[name] = show_explanation(model, moved[index], record,
+                                       d.x_train if name == "poisoned" else d.x_train_clean, k=k)
+        shown[name][0].suptitle(f"{name} model", fontsize=9)
+    return shown

@@ -22,6 +22,10 @@ from .protopnet import LATENT, LOGITS, PROTOTYPES, build_protopnet, prototype_cl
 from .push import PushRecord, push
 
 
+#: Each stage shuffles the data with its own stream of the seed's generator.
+_ORDER_STREAM = {"warm-up": 7, "joint": 5, "last layer": 3}
+
+
 @dataclass(frozen=True)
 class Schedule:
     """Epochs, batch size, learning rates and loss weights of :func:`train_protopnet`.
@@ -124,7 +128,7 @@ def _stage(model, x, y, *, epochs: int, rates: dict, seed: int, schedule: Schedu
         correct = tf.reduce_sum(tf.cast(tf.argmax(logits, axis=1) == labels, tf.float32))
         return tf.stack([*losses, correct])
 
-    rng = np.random.default_rng([seed, len(name)])
+    rng = np.random.default_rng([seed, _ORDER_STREAM[name]])
     log = []
     with _progress.bar(epochs * steps, name, progress, unit="step") as shown:
         for epoch in range(epochs):
@@ -190,7 +194,7 @@ def last_layer(model, x, y, *, epochs: int = 20, seed: int = 0, schedule: Schedu
         optimizer.apply_gradients([(tape.gradient(loss, kernel), kernel)])
         return loss
 
-    rng = np.random.default_rng([seed, 3])
+    rng = np.random.default_rng([seed, _ORDER_STREAM["last layer"]])
     log = []
     for epoch in range(epochs):
         order, total = rng.permutation(len(x)), 0.0
