@@ -9,7 +9,8 @@ Rows, all measured in this run (numbers depend on the machine and its load: quot
 * Integrated Gradients per quadrature rule and step count (``bench_ig_rules.py``): the time of
   one call with ``return_delta`` on the same images, tf-explain's IG at the same step count, the
   median completeness error and the median relative L2 distance to a dense reference;
-* meaningful perturbation at ImageNet scale on EfficientNet-Lite0 (``bench_perturbation.py``).
+* meaningful perturbation at ImageNet scale on EfficientNet-Lite0 (``bench_perturbation.py``);
+* one step of each visualisation recipe on EfficientNet-Lite0 (``bench_visualisation.py``; goal <= 1.3x the floor).
 
 Columns: ``ours_s`` and ``tfexplain_s`` (wall seconds, best of a few runs after a warm-up; one
 run for ImageNet), ``ratio = tfexplain_s / ours_s`` (times faster),
@@ -34,6 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_ig_rules  # noqa: E402
 import bench_perturbation  # noqa: E402
 import bench_saliency  # noqa: E402
+import bench_visualisation  # noqa: E402
 
 
 def saliency_rows(quick: bool) -> list[dict]:
@@ -79,6 +81,13 @@ def imagenet_row(quick: bool) -> tuple[dict, dict]:
                 ours_s=result["seconds"], floor_s=result["floor_step_s"] * result["steps"]), result
 
 
+def visualisation_rows(quick: bool) -> list[dict]:
+    """One row per recipe: one optimisation step of a batch on EfficientNet-Lite0 against its forward+backward."""
+    rows = bench_visualisation.measure(batch=4 if quick else 8, steps=12 if quick else 24)
+    return [dict(method=f"visualisation step {row['recipe']} EfficientNet-Lite0 batch {row['batch']}",
+                 ours_s=row["step_s"], floor_s=row["floor_s"]) for row in rows]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a smoke run: fewer images, steps and repeats")
@@ -88,7 +97,7 @@ def main() -> None:
     start = time.perf_counter()
     ig, ig_result = ig_rows(args.quick)
     imagenet, imagenet_result = imagenet_row(args.quick)
-    rows = saliency_rows(args.quick) + ig + [imagenet]
+    rows = saliency_rows(args.quick) + ig + [imagenet] + visualisation_rows(args.quick)
     table = pd.DataFrame(rows).set_index("method")
     table.insert(2, "ratio", table.tfexplain_s / table.ours_s)
     table.insert(3, "floor_ratio", table.ours_s / table.floor_s)

@@ -101,3 +101,25 @@ def test_the_shipped_spectrum_is_the_packaged_photos(tmp_path):
     table = spectrum.write_natural_spectrum(tmp_path / "spectrum.npy")
     np.testing.assert_allclose(np.load(spectrum.SPECTRUM_FILE), table, rtol=1e-5)
     assert table.shape == (4, 64) and np.all(np.diff(np.log(table[1, 2:40])) < 0.1)  # falls with frequency
+
+
+def test_layer_activation_is_deepdreams_objective_and_rises(toy):
+    result = opt.run_recipe(toy, opt.layer_activation("conv2"), recipe="fourier", n=2, steps=12)
+    assert result.objective.shape == (13, 2) and np.all(result.objective[-1] > result.objective[0])
+    with pytest.raises(ValueError, match="`layer`"):
+        opt.layer_activation(3)
+
+
+def test_unseen_views_flip_exactly_and_the_judge_ranks_targets(toy):
+    from introspect.optimize import photo_study
+
+    images = np.random.default_rng(0).random((3, 32, 32, 3), dtype=np.float32)
+    views = photo_study.unseen_views(images)
+    assert views.shape == (len(photo_study.UNSEEN), 3, 32, 32, 3)
+    np.testing.assert_allclose(views[0], images[:, :, ::-1], atol=1e-5)          # "flip"
+    logits = toy(images, training=False).numpy()
+    classes = np.argsort(-logits, axis=1)[:, [0, 3, 7]].diagonal()               # ranks 0, 3, 7
+    verdicts = photo_study.judge_verdicts(toy, images, classes)
+    assert verdicts["rank"].tolist() == [0, 3, 7] and verdicts["top5"].tolist() == [True, True, False]
+    low, high = photo_study.wilson_interval(20, 20)
+    assert high == pytest.approx(1.0) and low == pytest.approx(0.839, abs=1e-3)

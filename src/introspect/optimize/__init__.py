@@ -22,10 +22,11 @@ batch of misclassified images and stops each at its first flip. Built on top:
   prototypes in an autoencoder's latent space (:func:`class_prototypes`; Van Looveren & Klaise,
   arXiv:1907.02584) for plausible counterfactuals;
 * :mod:`.recipes`: named visualisation recipes (:data:`RECIPES`: ``"pixels"``, ``"fourier"`` after
-  Lucid, ``"maco"`` after Fel et al. 2023, arXiv:2306.06805) run by :func:`visualise`;
+  Lucid, ``"maco"`` after Fel et al. 2023, arXiv:2306.06805) run by :func:`run_recipe`;
 * :mod:`.visualise`: :func:`visualise_classes` and :func:`visualise_channels` by a recipe, or through a
   decoder prior (:func:`decoder_param`); :mod:`.spectrum`: :func:`image_statistics` (how photo-like
-  images are) and the natural-image spectrum that ``"maco"`` keeps;
+  images are) and the natural-image spectrum that ``"maco"`` keeps; :mod:`.photo_study`: notebook 03's
+  visualisations of EfficientNet-Lite0 judged by EfficientNet-Lite2;
 * :mod:`.dataset_examples`: :func:`dataset_examples` and :func:`receptive_field_crops` beside channel
   visualisations;
 * :mod:`.assess` and :mod:`.interventions`: per-image judgements of changes (:func:`change_table`,
@@ -47,9 +48,9 @@ from .interventions import EditTest, concentrated_change, edit_test, flip_table,
 from .loop import OptimizationResult, optimize
 from .minimal import MinimalResult, Prototypes, class_prototypes, minimal_counterfactuals
 from .objectives import (DISTANCES, Objective, channel, class_logit, class_probability, counterfactual,
-                         neuron)
+                         layer_activation, neuron)
 from .params import DEFAULT_LEARNING_RATE, PARAMETRISATIONS, PARAMS, color_basis, fourier_scale, fourier_start
-from .recipes import DEFAULT_RECIPE, RECIPES, Recipe, logit_paths, lucid_transforms, run_grid, visualise
+from .recipes import DEFAULT_RECIPE, RECIPES, Recipe, logit_paths, lucid_transforms, run_grid, run_recipe
 from .regularizers import Regularizer, blur, l2, total_variation
 from .spectrum import image_statistics, natural_magnitude, spectrum_slope
 from .transforms import Transform, jitter, pad, random_rotation, random_scale
@@ -58,13 +59,14 @@ from .visualise import decoder_param, visualise_channels, visualise_classes
 __all__ = [
     "optimize", "OptimizationResult", "counterfactuals", "CounterfactualResult",
     "minimal_counterfactuals", "MinimalResult", "Prototypes", "class_prototypes",
-    "visualise_classes", "visualise_channels", "visualise", "Recipe", "RECIPES", "DEFAULT_RECIPE",
-    "lucid_transforms", "image_statistics", "natural_magnitude", "spectrum_slope", "decoder_param", "dataset_examples", "DatasetExamples", "receptive_field_crops",
+    "visualise_classes", "visualise_channels", "run_recipe", "Recipe", "RECIPES", "DEFAULT_RECIPE",
+    "lucid_transforms", "image_statistics", "natural_magnitude", "spectrum_slope", "decoder_param",
+    "dataset_examples", "DatasetExamples", "receptive_field_crops",
     "change_table", "realism", "mask_statistics", "detection_auc", "blur_recovery", "latent_move",
     "edit_test", "EditTest", "concentrated_change", "flip_table", "matched_pixels",
     "run_grid", "logit_paths", "trigger_counterfactuals", "change_in_region", "pattern_cosine", "pattern_drawn",
-    "Objective", "class_logit", "class_probability", "channel", "neuron", "counterfactual", "DISTANCES",
-    "PARAMS", "PARAMETRISATIONS", "DEFAULT_LEARNING_RATE", "color_basis", "fourier_scale", "fourier_start",
+    "Objective", "class_logit", "class_probability", "channel", "neuron", "layer_activation", "counterfactual",
+    "DISTANCES", "PARAMS", "PARAMETRISATIONS", "DEFAULT_LEARNING_RATE", "color_basis", "fourier_scale", "fourier_start",
     "Transform", "pad", "jitter", "random_scale", "random_rotation",
     "Regularizer", "l2", "total_variation", "blur",
 ]

@@ -1,7 +1,7 @@
 """Objectives: what :func:`~introspect.optimize.optimize` maximises, a score per example.
 
 Class scores (:func:`class_logit`, :func:`class_probability`), hidden units (:func:`channel`,
-:func:`neuron`) and the counterfactual score (:func:`counterfactual`) are all :class:`Objective`
+:func:`neuron`, :func:`layer_activation`) and the counterfactual score (:func:`counterfactual`) are all :class:`Objective`
 objects; objectives add, subtract, negate and scale, so ``0.5 * a + b`` is an objective too.
 """
 from __future__ import annotations
@@ -221,6 +221,29 @@ def channel(layer: str, k) -> Objective:
     ``(N, units)`` layer the "channel" is one unit.
     """
     return _Unit(layer, k, kind="channel")
+
+
+class _Layer(Objective):
+    def __init__(self, layer: str):
+        if not isinstance(layer, str):
+            raise ValueError(f"`layer` must be a layer name (str); got {layer!r}.")
+        self.layers = (layer,)
+        self.description = f"layer_activation({layer!r})"
+
+    def check(self, model):
+        _layer_shape(model, self.layers[0])
+
+    def __call__(self, features):
+        activation = features["layers"][self.layers[0]]
+        return tf.reduce_mean(activation, axis=list(range(1, activation.shape.rank)))
+
+
+def layer_activation(layer: str) -> Objective:
+    """Mean activation of the whole hidden layer ``layer``, every channel and position: DeepDream's objective.
+
+    (Mordvintsev et al. 2015, "Inceptionism"; the TensorFlow DeepDream tutorial starts from a photo.)
+    """
+    return _Layer(layer)
 
 
 def neuron(layer: str, k, y: int | None = None, x: int | None = None) -> Objective:

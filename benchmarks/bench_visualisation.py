@@ -1,0 +1,66 @@
+"""A visualisation step on EfficientNet-Lite0 beside the bare forward+backward of the same batch.
+
+    python benchmarks/bench_visualisation.py [--batch 8] [--steps 24] [--recipes pixels fourier maco]
+
+One step of :func:`introspect.optimize.run_recipe` (parametrisation -> image -> the recipe's random
+transforms -> model -> class logit -> gradient -> Adam update, one compiled call) for a batch of
+classes, against the *floor*: a bare compiled forward+backward (the input gradient of the target
+logit) of a batch of the same size. The step time is the difference of two runs (``--steps`` and 4
+steps) divided by the difference of their steps, so tracing and set-up cancel; the floor is
+measured half before and half after, so a busy machine slows both alike. Prints seconds per step
+and the ratio per recipe (goal <= 1.3).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_perturbation import floor_seconds  # noqa: E402
+
+
+def measure(recipes=("pixels", "fourier", "maco"), batch: int = 8, steps: int = 24, floor_calls: int = 6) -> list:
+    """One dict per recipe: ``{recipe, batch, step_s, floor_s, ratio}``."""
+    from introspect import imagenet
+    from introspect import optimize as opt
+
+    model = imagenet.load_efficientnet_lite0()
+    classes = np.arange(0, 1000, 1000 // batch)[:batch]
+    images = np.random.default_rng(0).random((batch, 224, 224, 3), dtype=np.float32)
+    rows = []
+    for recipe in recipes:
+        def run(n):
+            start = time.perf_counter()
+            opt.run_recipe(model, opt.class_logit(classes), recipe=recipe, steps=n)
+            return time.perf_counter() - start
+
+        run(2)  # warm-up: the first call builds the feature model
+        before = floor_seconds(model, images, classes.astype(np.int32), floor_calls // 2)[0]
+        step = (run(steps) - run(4)) / (steps - 4)
+        after = floor_seconds(model, images, classes.astype(np.int32), floor_calls // 2)[0]
+        floor = (before + after) / 2
+        rows.append(dict(recipe=recipe, batch=batch, step_s=step, floor_s=floor, ratio=step / floor))
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=24)
+    parser.add_argument("--recipes", nargs="+", default=["pixels", "fourier", "maco"])
+    args = parser.parse_args()
+    print(f"visualisation step on EfficientNet-Lite0, batch {args.batch} at 224 px; {os.cpu_count()} CPU cores, "
+          f"load {os.getloadavg()[0]:.1f}")
+    for row in measure(args.recipes, args.batch, args.steps):
+        print(f"  {row['recipe']:8s} step {row['step_s']:.3f} s, floor {row['floor_s']:.3f} s, "
+              f"ratio {row['ratio']:.2f} (goal <= 1.3)")
+
+
+if __name__ == "__main__":
+    main()
