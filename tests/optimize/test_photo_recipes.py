@@ -70,6 +70,16 @@ def test_every_recipe_visualises_a_toy_model_in_seconds(toy, recipe):
         assert np.all(r.objective[-1] > r.objective[0])
 
 
+def test_the_default_is_maco_for_rgb_and_fourier_otherwise(toy):
+    assert opt.default_recipe(toy) == opt.DEFAULT_RECIPE == "maco"
+    assert opt.default_recipe(tiny_fashion_cnn()) == opt.FALLBACK_RECIPE == "fourier"
+    start = opt.RECIPES["maco"].start(1, (32, 32, 3), seed=0)
+    default = opt.visualise_classes(toy, [2], steps=3).images
+    np.testing.assert_allclose(default, opt.optimize(toy, opt.class_logit(np.array([2])), start, param="maco", steps=3,
+                                                     transforms=opt.lucid_transforms(32), progress=False).images,
+                               atol=1e-6)
+
+
 def test_recipe_errors_name_the_argument(toy):
     with pytest.raises(ValueError, match="`recipe` must be one of"):
         opt.visualise_classes(toy, [0], recipe="deepdream", steps=2)

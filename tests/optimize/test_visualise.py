@@ -36,7 +36,7 @@ def test_visualise_classes_with_a_prior_raises_each_class_score(tiny, halves, fa
 
 def test_visualise_classes_without_prior_is_the_default_recipe(tiny):
     result = opt.visualise_classes(tiny, steps=4, seed=3)
-    recipe = opt.RECIPES[opt.DEFAULT_RECIPE]
+    recipe = opt.RECIPES[opt.FALLBACK_RECIPE]  # a grey model: "maco" needs RGB
     again = opt.optimize(tiny, opt.class_logit(np.arange(10)), recipe.start(10, (28, 28, 1), seed=3), steps=4,
                          param=recipe.param, transforms=recipe.transforms(28), learning_rate=recipe.learning_rate,
                          seed=3, progress=False)

@@ -50,7 +50,8 @@ from .minimal import MinimalResult, Prototypes, class_prototypes, minimal_counte
 from .objectives import (DISTANCES, Objective, channel, class_logit, class_probability, counterfactual,
                          layer_activation, neuron)
 from .params import DEFAULT_LEARNING_RATE, PARAMETRISATIONS, PARAMS, color_basis, fourier_scale, fourier_start
-from .recipes import DEFAULT_RECIPE, RECIPES, Recipe, logit_paths, lucid_transforms, run_grid, run_recipe
+from .recipes import (DEFAULT_RECIPE, FALLBACK_RECIPE, RECIPES, Recipe, default_recipe, logit_paths, lucid_transforms,
+                      run_grid, run_recipe)
 from .regularizers import Regularizer, blur, l2, total_variation
 from .spectrum import image_statistics, natural_magnitude, spectrum_slope
 from .transforms import Transform, jitter, pad, random_rotation, random_scale
@@ -60,6 +61,7 @@ __all__ = [
     "optimize", "OptimizationResult", "counterfactuals", "CounterfactualResult",
     "minimal_counterfactuals", "MinimalResult", "Prototypes", "class_prototypes",
     "visualise_classes", "visualise_channels", "run_recipe", "Recipe", "RECIPES", "DEFAULT_RECIPE",
+    "FALLBACK_RECIPE", "default_recipe",
     "lucid_transforms", "image_statistics", "natural_magnitude", "spectrum_slope", "decoder_param",
     "dataset_examples", "DatasetExamples", "receptive_field_crops",
     "change_table", "realism", "mask_statistics", "detection_auc", "blur_recovery", "latent_move",

@@ -19,7 +19,7 @@ from .._validation import as_images, fraction, num_classes, positive_int
 from .loop import OptimizationResult, optimize
 from .objectives import channel, class_logit, class_probability
 from .params import Parametrisation
-from .recipes import DEFAULT_RECIPE, visualise
+from .recipes import run_recipe
 from .transforms import jitter, random_rotation, random_scale
 
 #: The transforms of the default recipe: +-2 px jitter, 0.9-1.1 scaling, +-10 degree rotation.
@@ -82,9 +82,10 @@ def visualise_classes(model, classes=None, *, recipe: str | None = None, steps: 
     classes : array-like (N,) int, optional
         Classes to visualise (default: all ``K``).
     recipe : {"pixels", "fourier", "maco"}, optional
-        Without a ``prior``: the recipe of :func:`~introspect.optimize.recipes.visualise` (default
-        :data:`~introspect.optimize.recipes.DEFAULT_RECIPE`, ``"fourier"``: on ImageNet's EfficientNet-Lite0
-        it reaches the independent judge's top five most often, see notebook 03). Not with a ``prior``.
+        Without a ``prior``: the recipe of :func:`~introspect.optimize.recipes.run_recipe`; default
+        ``"maco"`` for RGB models (:data:`~introspect.optimize.recipes.DEFAULT_RECIPE`: on EfficientNet-Lite0
+        the one that is both recognised by an independent network and photo-like, notebook 03),
+        ``"fourier"`` for others. Not with a ``prior``.
     steps, seed, learning_rate, snapshots, progress
         As in :func:`~introspect.optimize.optimize`.
     prior : (encoder, decoder), optional
@@ -114,7 +115,7 @@ def visualise_classes(model, classes=None, *, recipe: str | None = None, steps: 
         raise ValueError(f"`objective` must be 'logit' or 'probability'; got {objective!r}.")
     score = (class_logit if objective == "logit" else class_probability)(classes.astype(np.int64))
     if prior is None:
-        return visualise(model, score, recipe=DEFAULT_RECIPE if recipe is None else recipe, steps=steps, seed=seed,
+        return run_recipe(model, score, recipe=recipe, steps=steps, seed=seed,
                          learning_rate=learning_rate, snapshots=snapshots, progress=progress)
     if recipe is not None:
         raise ValueError(f"`recipe` ({recipe!r}) and `prior` exclude each other: a prior is its own recipe; "
@@ -130,7 +131,7 @@ def visualise_classes(model, classes=None, *, recipe: str | None = None, steps: 
                     progress=progress)
 
 
-def visualise_channels(model, layer: str, channels, *, recipe: str = DEFAULT_RECIPE, steps: int = 256,
+def visualise_channels(model, layer: str, channels, *, recipe: str | None = None, steps: int = 256,
                        seed: int = 0, init=None, learning_rate: float | None = None, snapshots=(),
                        progress: bool = False) -> OptimizationResult:
     """One visualisation per hidden channel: the input that maximises its mean activation (:func:`channel`).
@@ -144,10 +145,10 @@ def visualise_channels(model, layer: str, channels, *, recipe: str = DEFAULT_REC
     channels : array-like (N,) int
         Channels of ``layer``, one image each.
     recipe, steps, seed, init, learning_rate, snapshots, progress
-        As in :func:`~introspect.optimize.recipes.visualise`.
+        As in :func:`~introspect.optimize.recipes.run_recipe`.
     """
     channels = np.asarray(channels)
     if channels.ndim != 1 or channels.size == 0 or not np.issubdtype(channels.dtype, np.integer):
         raise ValueError(f"`channels` must be a 1-D int array of channel indices; got {channels!r}.")
-    return visualise(model, channel(layer, channels.astype(np.int64)), recipe=recipe, init=init, steps=steps,
+    return run_recipe(model, channel(layer, channels.astype(np.int64)), recipe=recipe, init=init, steps=steps,
                      seed=seed, learning_rate=learning_rate, snapshots=snapshots, progress=progress)
