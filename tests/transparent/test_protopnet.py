@@ -185,3 +185,13 @@ def test_prototypes_on_trigger_counts_boxes_that_touch_the_mask():
     assert rows.loc[rows["class"] == 3, "on trigger"].sum() == 0
     # The whole change (16 pixels) inside a 144-pixel box, against 16 / 784 on the image.
     assert rows["change ratio"].iloc[0] == pytest.approx((16 / 144) / (16 / 784))
+
+
+def test_shipped_study_results_load_into_tables():
+    from introspect.transparent import study
+
+    results = study.load_results()
+    tables = study.summary(results)
+    assert tables["on trigger"].shape == (4, 2 * len(results["seeds"]))
+    for name, record in results["push"].items():
+        assert len(record.image_index) == 100 and record.boxes.shape == (100, 4), name

@@ -123,6 +123,22 @@ def on_trigger_counts(rows: pd.DataFrame) -> pd.DataFrame:
                  change_ratio=("change ratio", "mean")).reset_index())
 
 
+def summary(results: dict) -> dict:
+    """The study's numbers as tables, classes down the rows and ``(model, seed)`` across (from :func:`load_results`).
+
+    Keys: ``on trigger`` (prototypes whose box overlaps the footprint, of ``m``), ``change ratio``,
+    ``similarity rise``, ``flip``, ``flip before``, and ``accuracy`` (clean test accuracy).
+    """
+    index, columns = ["class", "trigger"], ["model", "seed"]
+    counts, transplant = results["counts"], results["transplant"]
+    tables = {"on trigger": counts.pivot_table(index=index, columns=columns, values="on_trigger"),
+              "change ratio": counts.pivot_table(index=index, columns=columns, values="change_ratio")}
+    for name in ("similarity rise", "flip", "flip before"):
+        tables[name] = transplant.pivot_table(index=index, columns=columns, values=name)
+    tables["accuracy"] = results["accuracy"].pivot_table(index="model", columns="seed", values="clean accuracy")
+    return tables
+
+
 def load_results(folder: Path = runs.RESULTS) -> dict:
     """``01_protopnet.json`` as written by ``scripts/protopnet_runs.py``: tables as DataFrames, push records."""
     path = Path(folder) / "01_protopnet.json"
