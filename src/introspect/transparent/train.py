@@ -1,6 +1,7 @@
 """ProtoPNet's three training stages (arXiv:1806.10574, Sec. 2.2), seeded and with a deterministic data order.
 
-1. :func:`warm_up`: only the add-on layers and the prototypes learn (the last layer stays at +1 / -0.5);
+1. :func:`warm_up`: only the add-on layers and the prototypes learn (the last layer stays at +1 / -0.5;
+   the features' BatchNorm statistics still follow the batches);
    :func:`joint`: the features learn too. Both minimise cross-entropy + 0.8 cluster cost - 0.08
    separation cost.
 2. :func:`~.push.push`: each prototype becomes its nearest training patch of its class.
@@ -72,8 +73,7 @@ def _groups(model) -> dict:
     names = [layer.name for layer in model.layers]
     features = [v for name in names[:names.index("add_on1")] for v in layers[name].trainable_variables]
     add_on = layers["add_on1"].trainable_variables + layers[LATENT].trainable_variables
-    return {"features": features, "add_on": add_on, "prototypes": [layers[PROTOTYPES].prototypes],
-            "last_layer": [layers[LOGITS].kernel]}
+    return {"features": features, "add_on": add_on, "prototypes": [layers[PROTOTYPES].prototypes]}
 
 
 def _own_class_mask(model):
