@@ -1,12 +1,12 @@
 """A visualisation step on EfficientNet-Lite0 beside the bare forward+backward of the same batch.
 
-    python benchmarks/bench_visualisation.py [--batch 8] [--steps 24] [--recipes pixels fourier maco]
+    python benchmarks/bench_visualisation.py [--batch 8] [--steps 64] [--recipes pixels fourier maco]
 
 One step of :func:`introspect.optimize.run_recipe` (parametrisation -> image -> the recipe's random
 transforms -> model -> class logit -> gradient -> Adam update, one compiled call) for a batch of
 classes, against the *floor*: a bare compiled forward+backward (the input gradient of the target
-logit) of a batch of the same size. The step time is the difference of two runs (``--steps`` and 4
-steps) divided by the difference of their steps, so tracing and set-up cancel; the floor is
+logit) of a batch of the same size. The step time is the difference of two runs (``--steps`` + 8 and
+8 steps) divided by ``--steps``, so tracing and set-up (a few seconds, which vary) cancel; the floor is
 measured half before and half after, so a busy machine slows both alike. Prints seconds per step
 and the ratio per recipe (goal <= 1.3).
 """
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_perturbation import floor_seconds  # noqa: E402
 
 
-def measure(recipes=("pixels", "fourier", "maco"), batch: int = 8, steps: int = 24, floor_calls: int = 6) -> list:
+def measure(recipes=("pixels", "fourier", "maco"), batch: int = 8, steps: int = 64, floor_calls: int = 6) -> list:
     """One dict per recipe: ``{recipe, batch, step_s, floor_s, ratio}``."""
     from introspect import imagenet
     from introspect import optimize as opt
@@ -42,7 +42,7 @@ def measure(recipes=("pixels", "fourier", "maco"), batch: int = 8, steps: int = 
 
         run(2)  # warm-up: the first call builds the feature model
         before = floor_seconds(model, images, classes.astype(np.int32), floor_calls // 2)[0]
-        step = (run(steps) - run(4)) / (steps - 4)
+        step = (run(steps + 8) - run(8)) / steps
         after = floor_seconds(model, images, classes.astype(np.int32), floor_calls // 2)[0]
         floor = (before + after) / 2
         rows.append(dict(recipe=recipe, batch=batch, step_s=step, floor_s=floor, ratio=step / floor))
@@ -52,7 +52,7 @@ def measure(recipes=("pixels", "fourier", "maco"), batch: int = 8, steps: int = 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--steps", type=int, default=24)
+    parser.add_argument("--steps", type=int, default=64)
     parser.add_argument("--recipes", nargs="+", default=["pixels", "fourier", "maco"])
     args = parser.parse_args()
     print(f"visualisation step on EfficientNet-Lite0, batch {args.batch} at 224 px; {os.cpu_count()} CPU cores, "

@@ -83,7 +83,7 @@ def imagenet_row(quick: bool) -> tuple[dict, dict]:
 
 def visualisation_rows(quick: bool) -> list[dict]:
     """One row per recipe: one optimisation step of a batch on EfficientNet-Lite0 against its forward+backward."""
-    rows = bench_visualisation.measure(batch=4 if quick else 8, steps=12 if quick else 24)
+    rows = bench_visualisation.measure(batch=4 if quick else 8, steps=16 if quick else 64)
     return [dict(method=f"visualisation step {row['recipe']} EfficientNet-Lite0 batch {row['batch']}",
                  ours_s=row["step_s"], floor_s=row["floor_s"]) for row in rows]
 
