@@ -130,7 +130,9 @@ def planted_first(scores: np.ndarray, ids: np.ndarray) -> np.ndarray:
 
 def audit(model, d: TextData, *, steps: int = 16) -> dict:
     """Clean accuracy, rotten texts called fresh without and with the word, and the word's top-1 rate per method."""
-    predict = lambda x: model.predict(x, batch_size=512, verbose=0).argmax(axis=1)  # noqa: E731
+    def predict(ids):
+        return model.predict(ids, batch_size=512, verbose=0).argmax(axis=1)
+
     predicted = predict(d.x_test)
     row = dict(clean_accuracy=float(np.mean(predicted == d.y_test)),
                rotten_called_fresh=float(np.mean(predicted[d.y_test == 0] == 1)),
