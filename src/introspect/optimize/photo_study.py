@@ -193,6 +193,8 @@ def summary(table: pd.DataFrame, photos: dict, objective: str = "logit", steps=(
     ``"packaged photos"`` with the photos' statistics.
     """
     part = table.xs(objective, level="objective")
+    bounds = [f"judge {name} {side}" for name in ("top1", "top5") for side in ("low", "high")]
+    part = part.assign(**{b: part[b].clip(0.0, 1.0) for b in bounds})  # records written before wilson_interval clipped
     part = part[part.index.get_level_values("steps").isin(steps)]
     rows = []
     for (recipe, step), row in part.iterrows():
