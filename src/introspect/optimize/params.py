@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..numerics import gaussian_blur
-from .spectrum import OPPONENT, natural_magnitude
+from .spectrum import OPPONENT, natural_magnitude, rfft_frequencies
 
 #: Smallest distance of a pixel from 0 or 1 that the sigmoid-based parametrisations represent;
 #: below half an 8-bit grey level (1/510), so a real image round-trips visually unchanged.
@@ -101,15 +101,8 @@ def color_basis(channels: int) -> np.ndarray:
     """
     if channels != 3:
         return np.eye(channels, dtype=np.float32)
-    opponent = np.array([[1, 1, 1], [1, -1, 0], [1, 1, -2]], dtype=np.float64)
-    opponent /= np.linalg.norm(opponent, axis=1, keepdims=True)
     spread = np.sqrt(np.array([0.2175, 0.0188, 0.0045]) / 0.2175)
-    return (opponent.T * spread).astype(np.float32)
-
-
-def _frequencies(height: int, width: int) -> np.ndarray:
-    """``(H, W // 2 + 1)`` spatial frequency (cycles per pixel) of each rfft2 coefficient."""
-    return np.hypot(np.fft.fftfreq(height)[:, None], np.fft.rfftfreq(width)[None, :])
+    return (OPPONENT.T * spread).astype(np.float32)
 
 
 def fourier_scale(height: int, width: int, decay: float = 1.0) -> np.ndarray:
@@ -119,7 +112,7 @@ def fourier_scale(height: int, width: int, decay: float = 1.0) -> np.ndarray:
     variance; the ``1/f`` fall-off matches natural images, so Adam's equal-sized steps per
     coefficient become steps that favour low frequencies (Olah et al. 2017).
     """
-    scale = 1.0 / np.maximum(_frequencies(height, width), 1.0 / max(height, width)) ** decay
+    scale = 1.0 / np.maximum(rfft_frequencies(height, width), 1.0 / max(height, width)) ** decay
     # irfft2 counts every column but the first (and the Nyquist one) twice: pixel variance is
     # sum(multiplicity^2 * scale^2) / (H W)^2 for independent unit-variance real and imaginary parts.
     multiplicity = np.full(scale.shape, 2.0)
@@ -153,7 +146,7 @@ class _Fourier(Parametrisation):
         return tf.sigmoid(tf.einsum("nhwc,dc->nhwd", pre, self.basis))
 
     def blurred(self, sigma):
-        transfer = np.exp(-2 * (math.pi * sigma * _frequencies(self.height, self.width)) ** 2).astype(np.float32)
+        transfer = np.exp(-2 * (math.pi * sigma * rfft_frequencies(self.height, self.width)) ** 2).astype(np.float32)
         return [variable * transfer for variable in self.variables]
 
 

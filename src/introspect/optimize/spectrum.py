@@ -26,7 +26,7 @@ SPECTRUM_FILE = Path(__file__).resolve().parent / "natural_spectrum.npy"
 SLOPE_BAND = (0.02, 0.4)
 
 
-def _frequencies(height: int, width: int) -> np.ndarray:
+def rfft_frequencies(height: int, width: int) -> np.ndarray:
     """``(H, W // 2 + 1)`` spatial frequency (cycles per pixel) of each rfft2 coefficient."""
     return np.hypot(np.fft.fftfreq(height)[:, None], np.fft.rfftfreq(width)[None, :])
 
@@ -44,7 +44,7 @@ def radial_magnitude(images, bins: int = 64) -> tuple[np.ndarray, np.ndarray]:
     centred = images - images.mean(axis=(1, 2), keepdims=True)
     magnitude = np.abs(np.fft.rfft2(np.transpose(centred, (0, 3, 1, 2)))).mean(axis=0) / np.sqrt(height * width)
     edges = np.linspace(0, 0.5 * np.sqrt(2), bins + 1)
-    band = np.clip(np.digitize(_frequencies(height, width), edges) - 1, 0, bins - 1)
+    band = np.clip(np.digitize(rfft_frequencies(height, width), edges) - 1, 0, bins - 1)
     counts = np.bincount(band.ravel(), minlength=bins)
     sums = np.stack([np.bincount(band.ravel(), weights=m.ravel(), minlength=bins) for m in magnitude])
     with np.errstate(invalid="ignore"):
@@ -83,7 +83,7 @@ def natural_magnitude(height: int, width: int) -> np.ndarray:
     frequency and scaled by ``sqrt(H W)``, the scale of ``numpy.fft.rfft2``.
     """
     table = np.load(SPECTRUM_FILE)
-    frequency = _frequencies(height, width)
+    frequency = rfft_frequencies(height, width)
     safe = np.maximum(frequency, table[0, 0])
     magnitude = np.stack([np.exp(np.interp(np.log(safe), np.log(table[0]), np.log(row))) for row in table[1:]])
     magnitude[:, frequency == 0] = 0.0
