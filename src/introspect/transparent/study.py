@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .. import _progress, poisoning
+from .. import _progress, models, poisoning
 from ..clever_hans import runs
 from ..clever_hans.study import POISONED_CLASSES, TRIGGER_NAMES, PoisonedData
 from .display import show_explanation, show_prototypes
@@ -81,12 +81,6 @@ def transplant_activation(model, d: PoisonedData, *, seed: int = 2) -> pd.DataFr
     return pd.DataFrame(rows)
 
 
-def clean_accuracy(model, d: PoisonedData) -> float:
-    """Accuracy on the clean test images."""
-    _, logits = prototype_similarities(model, d.x_test)
-    return float(np.mean(logits.argmax(axis=1) == d.y_test))
-
-
 def seed_study(n_train: int, seeds, schedule: Schedule = SCHEDULE, folder: Path | None = None, *,
                progress: bool = True) -> dict:
     """Poisoned and control ProtoPNets at every seed: the three tables, and the seed-0 models saved in ``folder``.
@@ -104,7 +98,7 @@ def seed_study(n_train: int, seeds, schedule: Schedule = SCHEDULE, folder: Path 
                 tags = {"model": name, "seed": int(seed)}
                 on_trigger.append(prototypes_on_trigger(trained.push, d).assign(**tags))
                 transplant.append(transplant_activation(trained.model, d).assign(**tags))
-                accuracy.append({**tags, "clean accuracy": clean_accuracy(trained.model, d),
+                accuracy.append({**tags, "clean accuracy": models.accuracy(trained.model, d.x_test, d.y_test),
                                  "seconds": round(trained.seconds, 1)})
                 if seed == seeds[0]:
                     pushes[name] = trained.push
