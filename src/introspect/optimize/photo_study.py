@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from .._validation import as_images
 from ..numerics import predict
+from .recipes import target_scores
 from .spectrum import image_statistics
 from .transforms import resample
 
@@ -78,12 +79,7 @@ def unseen_top1(model, images, classes) -> np.ndarray:
 
 def own_scores(model, images, classes) -> dict:
     """Lists ``(N,)``: the model's target ``logit``, largest ``other`` logit and target probability ``p`` on the images."""
-    classes = np.asarray(classes)
-    logits = predict(model, images)
-    target = logits[np.arange(len(classes)), classes]
-    others = np.where(np.arange(logits.shape[1])[None] == classes[:, None], -np.inf, logits).max(axis=1)
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    p = shifted[np.arange(len(classes)), classes] / shifted.sum(axis=1)
+    target, others, p = target_scores(predict(model, images), classes)
     return {"logit": target.tolist(), "other": others.tolist(), "p": p.tolist()}
 
 

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from .._validation import model_input_shape, non_negative_int, positive_int
-from ..numerics import predict
+from ..numerics import predict, softmax
 from .loop import OptimizationResult, optimize
 from .objectives import Objective, class_logit, class_probability
 from .params import fourier_start
@@ -170,15 +170,20 @@ def run_grid(model, classes, starts: dict, params: dict, *, objectives=("logit",
     return runs
 
 
+def target_scores(logits: np.ndarray, classes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For logits ``(N, K)`` and one class per row: the ``target`` logit, the largest ``other`` logit and ``p``, the
+    target's softmax probability, each ``(N,)``."""
+    classes = np.asarray(classes)
+    rows = np.arange(len(classes))
+    others = np.where(np.arange(logits.shape[1])[None] == classes[:, None], -np.inf, logits).max(axis=1)
+    return logits[rows, classes], others, softmax(logits)[rows, classes]
+
+
 def logit_paths(model, result: OptimizationResult, classes) -> pd.DataFrame:
     """Per snapshot step and image: ``target`` logit, largest ``other`` logit and ``p`` (target probability)."""
-    classes = np.asarray(classes)
     rows = []
     for step in sorted(result.snapshots):
-        logits = predict(model, result.snapshots[step])
-        others = np.where(np.arange(logits.shape[1])[None] == classes[:, None], -np.inf, logits).max(axis=1)
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p = shifted[np.arange(len(classes)), classes] / shifted.sum(axis=1)
-        rows += [{"step": step, "image": i, "target": logits[i, c], "other": others[i], "p": p[i]}
-                 for i, c in enumerate(classes)]
+        target, others, p = target_scores(predict(model, result.snapshots[step]), classes)
+        rows += [{"step": step, "image": i, "target": target[i], "other": others[i], "p": p[i]}
+                 for i in range(len(target))]
     return pd.DataFrame(rows)
