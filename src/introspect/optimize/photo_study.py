@@ -107,11 +107,17 @@ def recipe_row(verdicts: pd.DataFrame, images, own_top1: np.ndarray, seconds_per
 
 
 def recipe_table(record: dict) -> pd.DataFrame:
-    """The rows of :func:`recipe_row` of every run and snapshot in ``record``, indexed by recipe, objective and steps."""
+    """The rows of :func:`recipe_row` of every run and snapshot in ``record``, indexed by recipe, objective and steps.
+
+    The judge's intervals are derived again from the shares and the class count (:func:`wilson_interval`).
+    """
     rows = {}
     for key, run in record["runs"].items():
         recipe, objective = key.split("/")
         for step, row in run["rows"].items():
+            for name in ("top1", "top5"):
+                bounds = wilson_interval(round(row[f"judge {name}"] * row["classes"]), row["classes"])
+                row = {**row, f"judge {name} low": bounds[0], f"judge {name} high": bounds[1]}
             rows[(recipe, objective, int(step))] = row
     index = pd.MultiIndex.from_tuples(list(rows), names=["recipe", "objective", "steps"])
     return pd.DataFrame(list(rows.values()), index=index).sort_index()
@@ -189,8 +195,6 @@ def summary(table: pd.DataFrame, photos: dict, objective: str = "logit", steps=(
     ``"packaged photos"`` with the photos' statistics.
     """
     part = table.xs(objective, level="objective")
-    bounds = [f"judge {name} {side}" for name in ("top1", "top5") for side in ("low", "high")]
-    part = part.assign(**{b: part[b].clip(0.0, 1.0) for b in bounds})  # records written before wilson_interval clipped
     part = part[part.index.get_level_values("steps").isin(steps)]
     rows = []
     for (recipe, step), row in part.iterrows():
